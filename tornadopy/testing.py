@@ -1,0 +1,127 @@
+"""Test kit: run an application on a real socket and talk to it over real HTTP.
+
+::
+
+    from tornadopy.testing import serve
+
+    async def test_home():
+        async with serve(make_app()) as client:
+            resp = await client.get('/')
+            assert resp.code == 200
+
+:class:`Client` keeps cookies across requests (like a browser) and never raises on 4xx/5xx.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+from collections.abc import AsyncIterator
+from http.cookies import SimpleCookie
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from tornado.httpclient import AsyncHTTPClient, HTTPResponse
+from tornado.httpserver import HTTPServer
+from tornado.netutil import bind_sockets
+from tornado.web import Application
+
+from tornadopy.conf import override_settings
+
+__all__ = ["Client", "override_settings", "require_service", "serve", "services_required"]
+
+
+class Client:
+    """An HTTP client for one test: keeps cookies, returns responses whatever their status."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.cookies: SimpleCookie = SimpleCookie()
+        self._http = AsyncHTTPClient(force_instance=True)
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: bytes | str | None = None,
+        data: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        cookies: bool = True,
+        **kwargs: Any,
+    ) -> HTTPResponse:
+        hdrs = dict(headers or {})
+        if data is not None:
+            body = urlencode(data, doseq=True)
+            hdrs.setdefault("Content-Type", "application/x-www-form-urlencoded")
+        if cookies and self.cookies and "Cookie" not in hdrs:
+            hdrs["Cookie"] = "; ".join(f"{k}={m.value}" for k, m in self.cookies.items())
+        if body is None and method in ("POST", "PUT", "PATCH"):
+            body = b""
+        resp = await self._http.fetch(
+            self.base_url + path,
+            method=method,
+            body=body,
+            headers=hdrs,
+            raise_error=False,
+            follow_redirects=False,
+            request_timeout=kwargs.pop("request_timeout", 30),
+            **kwargs,
+        )
+        if cookies:
+            for header in resp.headers.get_list("Set-Cookie"):
+                jar: SimpleCookie = SimpleCookie()
+                jar.load(header)
+                for key, morsel in jar.items():
+                    expired = morsel["expires"] and "1970" in morsel["expires"] or morsel["max-age"] == "0"
+                    if expired or morsel.value == "":
+                        self.cookies.pop(key, None)
+                    else:
+                        self.cookies[key] = morsel
+        return resp
+
+    async def get(self, path: str, **kwargs: Any) -> HTTPResponse:
+        return await self.request("GET", path, **kwargs)
+
+    async def post(self, path: str, **kwargs: Any) -> HTTPResponse:
+        return await self.request("POST", path, **kwargs)
+
+    def close(self) -> None:
+        self._http.close()
+
+
+@contextlib.asynccontextmanager
+async def serve(app: Application, **server_kwargs: Any) -> AsyncIterator[Client]:
+    """Serve ``app`` on a free loopback port for the block; yield a :class:`Client` for it."""
+    sockets = bind_sockets(0, "127.0.0.1", family=socket.AF_INET)
+    port = sockets[0].getsockname()[1]
+    server = HTTPServer(app, **server_kwargs)
+    server.add_sockets(sockets)
+    client = Client(f"http://127.0.0.1:{port}")
+    client.server = server  # type: ignore[attr-defined]
+    client.port = port  # type: ignore[attr-defined]
+    try:
+        yield client
+    finally:
+        client.close()
+        server.stop()
+        await server.close_all_connections()
+
+
+def services_required() -> bool:
+    """True when ``TORNADOPY_REQUIRE_SERVICES=1``: an absent service fails instead of skipping."""
+    return os.environ.get("TORNADOPY_REQUIRE_SERVICES", "") not in ("", "0", "false")
+
+
+def require_service(name: str, host: str, port: int) -> None:
+    """Skip the calling test when ``host:port`` does not accept connections (fail under CI)."""
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return
+    except OSError as exc:
+        msg = f"{name} is not reachable on {host}:{port} ({exc})"
+        if services_required():
+            pytest.fail(msg + " and TORNADOPY_REQUIRE_SERVICES=1", pytrace=False)
+        pytest.skip(msg)
