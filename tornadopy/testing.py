@@ -94,7 +94,15 @@ class Client:
 
 @contextlib.asynccontextmanager
 async def serve(app: Application, **server_kwargs: Any) -> AsyncIterator[Client]:
-    """Serve ``app`` on a free loopback port for the block; yield a :class:`Client` for it."""
+    """Serve ``app`` on a free loopback port for the block; yield a :class:`Client` for it.
+
+    A tornadopy :class:`~tornadopy.application.Application` is started (``process_init``, clients
+    and pools) before the first request and shut down (``process_shutdown``, clients and pools
+    closed) after the block.
+    """
+    startup = getattr(app, "startup", None)
+    if startup is not None:
+        await startup()
     sockets = bind_sockets(0, "127.0.0.1", family=socket.AF_INET)
     port = sockets[0].getsockname()[1]
     server = HTTPServer(app, **server_kwargs)
@@ -108,6 +116,9 @@ async def serve(app: Application, **server_kwargs: Any) -> AsyncIterator[Client]
         client.close()
         server.stop()
         await server.close_all_connections()
+        shutdown = getattr(app, "shutdown", None)
+        if shutdown is not None:
+            await shutdown()
 
 
 def services_required() -> bool:
