@@ -1,0 +1,293 @@
+"""``Application``: a ``tornado.web.Application`` built from settings (SPEC §2, §3, §7).
+
+It loads the routes of every ``INSTALLED_APPS`` entry (or the ``urls`` given), instantiates
+``MIDDLEWARE_CLASSES`` once, builds the template loader of ``TEMPLATE_CONFIG``, and runs the
+``process_call`` hooks before routing (through the public ``HTTPMessageDelegate`` interface:
+Tornado waits for ``headers_received`` before reading the body, so ``@stream_request_body``
+keeps working). ``await app.startup()`` runs ``process_init``; ``await app.shutdown()`` runs
+``process_shutdown`` and closes cache clients and database pools.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import sys
+from collections.abc import Awaitable, Iterable
+from typing import Any
+
+import tornado.locale
+import tornado.web
+from tornado import httputil
+from tornado.log import app_log
+from tornado.routing import URLSpec
+from tornado.web import HTTPError
+
+from tornadopy.conf import settings
+from tornadopy.exception import ImproperlyConfigured
+from tornadopy.handler import ROUTE_NAME_KEY, ErrorHandler, WebHandler
+from tornadopy.middleware import Clear, MiddlewareManager, run_hooks
+from tornadopy.urls import RouteSpec, resolve_urls, route
+
+logger = logging.getLogger("tornadopy")
+
+
+def load_app_urls(apps: Iterable[str]) -> list[RouteSpec]:
+    """The routes of every app: ``<app>.urls.urls`` (or ``URLS``), in ``INSTALLED_APPS`` order."""
+    specs: list[RouteSpec] = []
+    for app in apps:
+        module_name = f"{app}.urls"
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == app or (exc.name and app.startswith(exc.name + ".")):
+                raise ImproperlyConfigured(
+                    f"INSTALLED_APPS names {app!r}, which cannot be imported (is the project "
+                    "directory on sys.path?)"
+                ) from exc
+            if exc.name == module_name:
+                raise ImproperlyConfigured(
+                    f"INSTALLED_APPS: app {app!r} has no urls.py (every app needs one defining `urls`)"
+                ) from exc
+            raise ImproperlyConfigured(
+                f"INSTALLED_APPS: {module_name} failed to import: {exc}"
+            ) from exc
+        except ImproperlyConfigured:
+            raise
+        except Exception as exc:
+            raise ImproperlyConfigured(
+                f"INSTALLED_APPS: {module_name} failed to import: {type(exc).__name__}: {exc}"
+            ) from exc
+        urls = getattr(module, "urls", None)
+        if urls is None:
+            urls = getattr(module, "URLS", None)
+        if urls is None:
+            raise ImproperlyConfigured(f"{module_name} defines neither `urls` nor `URLS`")
+        specs.extend(route(*urls))
+    return specs
+
+
+class _RequestDelegate(httputil.HTTPMessageDelegate):
+    """Builds the request, runs ``process_call`` hooks, then routes (replaces Tornado's own)."""
+
+    __slots__ = ("app", "server_conn", "request_conn", "delegate", "request", "body_done")
+
+    def __init__(self, app: Application, server_conn: object, request_conn: Any) -> None:
+        self.app = app
+        self.server_conn = server_conn
+        self.request_conn = request_conn
+        self.delegate: httputil.HTTPMessageDelegate | None = None
+        self.request: httputil.HTTPServerRequest | None = None
+        self.body_done = False
+
+    def headers_received(
+        self,
+        start_line: httputil.RequestStartLine | httputil.ResponseStartLine,
+        headers: httputil.HTTPHeaders,
+    ) -> Awaitable[None] | None:
+        request = httputil.HTTPServerRequest(
+            connection=self.request_conn,
+            server_connection=self.server_conn,
+            start_line=start_line,  # type: ignore[arg-type]
+            headers=headers,
+        )
+        self.request = request
+        app = self.app
+        app.request_started(request)
+        if app.middleware.call:
+            return self._call(request, start_line, headers)
+        self.delegate = app.find_handler(request)
+        return self.delegate.headers_received(start_line, headers)
+
+    async def _call(self, request: httputil.HTTPServerRequest, start_line: Any, headers: Any) -> None:
+        app = self.app
+        clear = request._tp_clear = Clear()  # type: ignore[attr-defined]
+        try:
+            await run_hooks(app.middleware.call, clear, request, clear)
+        except HTTPError as exc:
+            self.delegate = app.get_handler_delegate(
+                request, ErrorHandler, {"status_code": exc.status_code}
+            )
+        except Exception:
+            app_log.error("Uncaught exception in process_call %s %s", request.method, request.uri, exc_info=True)
+            self.delegate = app.get_handler_delegate(request, ErrorHandler, {"status_code": 500})
+        else:
+            self.delegate = app.find_handler(request)
+        result = self.delegate.headers_received(start_line, headers)
+        if result is not None:
+            await result
+
+    def data_received(self, chunk: bytes) -> Awaitable[None] | None:
+        assert self.delegate is not None
+        return self.delegate.data_received(chunk)
+
+    def finish(self) -> None:
+        self.body_done = True
+        assert self.delegate is not None
+        self.delegate.finish()
+
+    def on_connection_close(self) -> None:
+        if self.delegate is not None:
+            self.delegate.on_connection_close()
+        if not self.body_done and self.request is not None:
+            self.app.request_done(self.request)
+
+
+class Application(tornado.web.Application):
+    """The tornadopy application; build it from settings, or give ``urls`` explicitly.
+
+    Keyword arguments are Tornado application settings and override ``TORNADO_CONF``.
+    """
+
+    def __init__(
+        self,
+        urls: Iterable[RouteSpec | tuple | URLSpec] | None = None,
+        default_host: str | None = None,
+        transforms: list | None = None,
+        **tornado_settings: Any,
+    ) -> None:
+        s = settings
+        conf: dict[str, Any] = dict(s.TORNADO_CONF)
+        conf.setdefault("debug", bool(s.DEBUG))
+        conf.update(tornado_settings)
+        conf.setdefault("default_handler_class", ErrorHandler)
+        conf.setdefault("default_handler_args", {"status_code": 404})
+        self._install_template_loader(conf)
+        if s.TRANSLATIONS:
+            self._load_translations()
+        self.middleware = MiddlewareManager(s.MIDDLEWARE_CLASSES)
+        self._tornado_access_log = not any(
+            getattr(m, "replaces_tornado_access_log", False) for m in self.middleware.instances
+        )
+        specs = load_app_urls(s.INSTALLED_APPS) if urls is None else list(urls)
+        self.route_table = self._build_routes(specs)
+        self._inflight = 0
+        self._drained: asyncio.Event | None = None
+        self.accepting = True
+        self.started = False
+        super().__init__(
+            [r["spec"] for r in self.route_table], default_host, transforms, **conf
+        )
+
+    # ------------------------------------------------------------------ construction
+    @staticmethod
+    def _install_template_loader(conf: dict[str, Any]) -> None:
+        tconf = dict(settings.TEMPLATE_CONFIG)
+        if not tconf.get("template_engine") or "template_loader" in conf:
+            return
+        from tornadopy.template import create_loader
+
+        loader = create_loader(conf.get("template_path") or "templates", tconf)
+        if loader is not None:
+            conf["template_loader"] = loader
+
+    @staticmethod
+    def _load_translations() -> None:
+        tconf = settings.TRANSLATIONS_CONF
+        tornado.locale.load_translations(tconf.get("translations_dir", "translations"))
+        tornado.locale.set_default_locale(tconf.get("locale_default", "en_US"))
+
+    @staticmethod
+    def _build_routes(specs: list[Any]) -> list[dict[str, Any]]:
+        """URLSpecs from route specs; each route's name reaches its WebHandler as ``route_name``."""
+        route_specs = [s for s in specs if isinstance(s, RouteSpec)]
+        resolved = iter(resolve_urls(route_specs))
+        table = []
+        for spec in specs:
+            if isinstance(spec, RouteSpec):
+                pattern, handler, kwargs, name, path = next(resolved)
+                if issubclass(handler, WebHandler):
+                    kwargs[ROUTE_NAME_KEY] = name
+                urlspec = URLSpec(pattern, handler, kwargs, name=name)
+            elif isinstance(spec, URLSpec):
+                urlspec, name, handler, path = spec, spec.name, spec.target, repr(spec.target)
+            else:  # a Tornado-style tuple
+                urlspec = URLSpec(*spec)
+                name, handler, path = urlspec.name, urlspec.target, repr(urlspec.target)
+            table.append(
+                {"pattern": urlspec.regex.pattern, "name": name, "handler": handler, "path": path, "spec": urlspec}
+            )
+        return table
+
+    # ------------------------------------------------------------------ request plumbing
+    def start_request(self, server_conn: object, request_conn: Any) -> httputil.HTTPMessageDelegate:
+        return _RequestDelegate(self, server_conn, request_conn)
+
+    def request_started(self, request: httputil.HTTPServerRequest) -> None:
+        self._inflight += 1
+        request._tp_counted = True  # type: ignore[attr-defined]
+
+    def request_done(self, request: httputil.HTTPServerRequest) -> None:
+        """Called once per request when its handler's work (end hooks included) is over."""
+        if getattr(request, "_tp_counted", False):
+            request._tp_counted = False  # type: ignore[attr-defined]
+            self._inflight -= 1
+            if self._inflight <= 0 and self._drained is not None:
+                self._drained.set()
+
+    @property
+    def inflight(self) -> int:
+        """Requests received and not yet completed."""
+        return self._inflight
+
+    def log_request(self, handler: tornado.web.RequestHandler) -> None:
+        if not isinstance(handler, WebHandler):
+            self.request_done(handler.request)
+        elif not self._tornado_access_log:
+            return
+        super().log_request(handler)
+
+    # ------------------------------------------------------------------ lifecycle
+    async def startup(self) -> None:
+        """Run every ``process_init`` hook (in declaration order), once."""
+        if self.started:
+            return
+        self.started = True
+        clear = Clear()
+        await run_hooks(self.middleware.init, clear, self)
+
+    async def drain(self, timeout: float) -> bool:
+        """Wait until no request is in flight (True) or ``timeout`` seconds passed (False)."""
+        self.accepting = False
+        if self._inflight <= 0:
+            return True
+        self._drained = asyncio.Event()
+        try:
+            await asyncio.wait_for(self._drained.wait(), timeout)
+            return True
+        except TimeoutError:
+            logger.warning("shutdown: %d request(s) still in flight after %ss", self._inflight, timeout)
+            return False
+
+    async def shutdown(self) -> None:
+        """Run ``process_shutdown`` hooks (reverse order), then close caches and database pools."""
+        self.accepting = False
+        for hook in self.middleware.shutdown:
+            try:
+                result = hook(self)
+                if result is not None and hasattr(result, "__await__"):
+                    await result
+            except Exception:
+                logger.error("error in process_shutdown of %r", hook, exc_info=True)
+        await close_services()
+        self.started = False
+
+    def reverse_url(self, name: str, *args: Any) -> str:
+        return super().reverse_url(name, *args)
+
+
+async def close_services() -> None:
+    """Close cache clients and database engines of the running loop (if those modules are used)."""
+    for module_name, func_name in (
+        ("tornadopy.cache", "close_all"),
+        ("tornadopy.db.dbalchemy", "dispose_all"),
+    ):
+        module = sys.modules.get(module_name)
+        func = getattr(module, func_name, None) if module is not None else None
+        if func is None:
+            continue
+        try:
+            await func()
+        except Exception:
+            logger.error("error closing %s", module_name, exc_info=True)

@@ -1,0 +1,456 @@
+"""Request handlers: :class:`WebHandler` and :class:`ApiHandler` (SPEC §6, §7).
+
+They are ``tornado.web.RequestHandler`` subclasses that run the middleware pipeline:
+
+- ``prepare()`` runs the ``process_request`` hooks, then :meth:`WebHandler.on_prepare`;
+- ``render()`` runs the ``process_render`` hooks, then renders and finishes;
+- ``finish()`` (explicit, automatic, through ``render``/``redirect``/``send_error``) runs the
+  ``process_response`` hooks on the outgoing chunk list, sends the response, then runs the
+  ``process_endcall`` hooks and :meth:`WebHandler.complete_finish`;
+- uncaught errors go to the ``process_exception`` hooks (when any middleware defines one) instead
+  of ``log_exception``, then to an error page unless a hook sent its own response.
+
+``finish()``, ``render()``, ``redirect()`` and ``send_error()`` may be awaited or not: they start
+their work at once and return a future that resolves when the response has been handed to the
+connection and the end hooks ran. Each phase runs exactly once per request. Hooks that only do
+in-memory work complete synchronously, so no extra Task is created per request.
+
+Do not override ``prepare``/``finish``/``render``/``send_error`` without calling ``super()``; use
+``on_prepare`` / ``complete_finish`` (either may be ``async def``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import re
+import sys
+import traceback
+from collections.abc import Awaitable
+from types import TracebackType
+from typing import Any
+
+import tornado.web
+from tornado import escape
+from tornado.log import app_log, gen_log
+from tornado.web import HTTPError
+
+from tornadopy.eager import run_eagerly
+from tornadopy.middleware import EMPTY, Clear, run_hooks
+
+__all__ = ["ApiHandler", "ErrorHandler", "FlashMessageMixIn", "WebHandler"]
+
+#: Key of the route name in the URLSpec kwargs (removed before the handler sees its kwargs).
+ROUTE_NAME_KEY = "_tornadopy_route_name"
+
+# handler states
+_OPEN, _RENDERING, _FINISHING, _DONE = 0, 1, 2, 3
+
+logger = logging.getLogger("tornadopy")
+
+
+class WebHandler(tornado.web.RequestHandler):
+    """Base handler carrying every framework feature: middleware hooks, templates, sessions."""
+
+    #: Name of the route that matched (``Url(..., name=...)``), or None.
+    route_name: str | None = None
+    #: HTTP modules (``COMMON_MODULES``/``ROUTE_MODULES``) apply to this handler class.
+    http_modules_apply = True
+
+    _tp_state = _OPEN
+    _tp_future: Any = None
+    _tp_exc_future: Any = None
+    _tp_response_ran = False
+    _tp_inner = False  # Tornado's finish/write run on our behalf: they see the real flag
+    _tp_hook_writes = False  # process_response hooks are running: they may write()
+    _tp_sent = False  # Tornado's own "finished" flag (the response was handed to the connection)
+    _tp_custom_prepare = False
+    _tp_custom_complete = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._tp_custom_prepare = cls.on_prepare is not WebHandler.on_prepare
+        cls._tp_custom_complete = cls.complete_finish is not WebHandler.complete_finish
+
+    def __init__(
+        self, application: tornado.web.Application, request: Any, **kwargs: Any
+    ) -> None:
+        self.route_name = kwargs.pop(ROUTE_NAME_KEY, None)
+        #: Url() kwargs merged with the route's kwargs; this handler's own dict.
+        self._url_kwargs: dict[str, Any] = kwargs
+        self._tp_mw = getattr(application, "middleware", EMPTY)
+        self._tp_clear = getattr(request, "_tp_clear", None) or Clear()
+        super().__init__(application, request, **kwargs)
+
+    def initialize(self, **kwargs: Any) -> None:  # route kwargs are in self._url_kwargs
+        pass
+
+    # ------------------------------------------------------------------ user hooks
+    def on_prepare(self) -> Awaitable[None] | None:
+        """Called after the ``process_request`` hooks, before ``get``/``post``; may be async."""
+        return None
+
+    def complete_finish(self) -> Awaitable[None] | None:
+        """Called after the ``process_endcall`` hooks, once the response is sent; may be async."""
+        return None
+
+    # ------------------------------------------------------------------ prepare
+    def prepare(self) -> Awaitable[None] | None:  # type: ignore[override]
+        if self._tp_mw.request or self._tp_custom_prepare:
+            return self._tp_prepare()
+        return None
+
+    async def _tp_prepare(self) -> None:
+        hooks = self._tp_mw.request
+        clear = self._tp_clear
+        if hooks and not clear.cleared:
+            await run_hooks(hooks, clear, self, clear)
+        if self._tp_state == _OPEN:
+            result = self.on_prepare()
+            if result is not None:
+                await result
+        if self._tp_state != _OPEN:
+            # a hook or on_prepare finished the request: let it complete before Tornado looks
+            # at self._finished (so get/post is skipped)
+            fut = self._tp_future
+            if fut is not None and not fut.done():
+                await fut
+
+    # ------------------------------------------------------------------ output
+    @property  # type: ignore[override]
+    def _finished(self) -> bool:
+        """Tornado's flag, extended: a response that has *started* finishing counts as finished.
+
+        Tornado's own checks (skip ``get`` after ``prepare`` finished, auto-finish, no second
+        ``send_error``, no ``write`` after ``finish``) then hold while the response hooks run.
+        """
+        if self._tp_inner:
+            return self._tp_sent
+        return self._tp_sent or self._tp_state != _OPEN
+
+    @_finished.setter
+    def _finished(self, value: bool) -> None:
+        self._tp_sent = value
+
+    def write(self, chunk: str | bytes | dict) -> None:
+        if self._tp_hook_writes and not self._tp_sent:
+            self._tp_inner = True
+            try:
+                super().write(chunk)
+            finally:
+                self._tp_inner = False
+            return
+        super().write(chunk)
+
+    def finish(self, chunk: str | bytes | dict | None = None) -> asyncio_Future:
+        if self._tp_state != _OPEN:
+            raise RuntimeError("finish() called twice")
+        if chunk is not None:
+            self.write(chunk)
+        self._tp_state = _FINISHING
+        self._auto_finish = False
+        fut = run_eagerly(self._tp_finish())
+        if self._tp_future is None or self._tp_future.done():
+            self._tp_future = fut
+        return fut
+
+    async def _tp_finish(self) -> None:
+        mw = self._tp_mw
+        clear = self._tp_clear
+        if mw.response and not clear.cleared and not self._tp_response_ran:
+            self._tp_response_ran = True
+            self._tp_hook_writes = True
+            try:
+                await run_hooks(mw.response, clear, self, clear, self._write_buffer)
+            except Exception:
+                self._tp_hook_writes = False
+                await self._tp_recover(sys.exc_info())
+                return
+            self._tp_hook_writes = False
+        self._tp_inner = True
+        try:
+            tornado.web.RequestHandler.finish(self)
+        except Exception:
+            app_log.error("Error finishing %s", self._request_summary(), exc_info=True)
+            if not self._tp_sent:
+                self._tp_sent = True
+                self.request.connection.finish()
+        finally:
+            self._tp_inner = False
+        self._tp_state = _DONE
+        await self._tp_end()
+
+    async def _tp_end(self) -> None:
+        mw = self._tp_mw
+        clear = self._tp_clear
+        if mw.endcall and not clear.cleared:
+            try:
+                await run_hooks(mw.endcall, clear, self, clear)
+            except Exception:
+                app_log.error(
+                    "Uncaught exception in process_endcall %s", self._request_summary(), exc_info=True
+                )
+        if self._tp_custom_complete:
+            try:
+                result = self.complete_finish()
+                if result is not None:
+                    await result
+            except Exception:
+                app_log.error(
+                    "Uncaught exception in complete_finish %s", self._request_summary(), exc_info=True
+                )
+        done = getattr(self.application, "request_done", None)
+        if done is not None:
+            done(self.request)
+
+    async def _tp_recover(self, exc_info: Any) -> None:
+        """A render/response hook raised: answer like a handler error (exactly once)."""
+        self._tp_state = _OPEN
+        self._tp_future = None
+        self._auto_finish = False
+        if self._headers_written:
+            self.log_exception(*exc_info)
+            if not self._finished:
+                self.finish()
+        else:
+            self.log_exception(*exc_info)
+            if self._tp_exc_future is not None:
+                await self._tp_exc_future
+            elif self._tp_state == _OPEN and not self._finished:
+                self.send_error(_status_of(exc_info[1]), exc_info=exc_info)
+        fut = self._tp_future
+        if fut is not None and not fut.done():
+            await fut
+
+    def render(self, template_name: str, **kwargs: Any) -> asyncio_Future:  # type: ignore[override]
+        if self._tp_state != _OPEN:
+            raise RuntimeError("Cannot render() after finish()")
+        hooks = self._tp_mw.render
+        if not hooks or self._tp_clear.cleared:
+            return tornado.web.RequestHandler.render(self, template_name, **kwargs)
+        self._tp_state = _RENDERING
+        self._auto_finish = False
+        fut = run_eagerly(self._tp_render(hooks, template_name, kwargs))
+        self._tp_future = fut
+        return fut
+
+    async def _tp_render(self, hooks: Any, template_name: str, kwargs: dict[str, Any]) -> None:
+        clear = self._tp_clear
+        try:
+            await run_hooks(hooks, clear, self, clear, template_name, **kwargs)
+            self._tp_state = _OPEN
+            fut = tornado.web.RequestHandler.render(self, template_name, **kwargs)
+        except Exception:
+            await self._tp_recover(sys.exc_info())
+            return
+        if fut is not None and not fut.done():
+            await fut
+
+    def redirect(  # type: ignore[override]
+        self, url: str, permanent: bool = False, status: int | None = None
+    ) -> asyncio_Future:
+        super().redirect(url, permanent=permanent, status=status)
+        return self._tp_future
+
+    def send_error(self, status_code: int = 500, **kwargs: Any) -> asyncio_Future:  # type: ignore[override]
+        if self._finished:
+            return self._tp_future  # a response is already on its way
+        if self._tp_exc_future is not None and not self._tp_exc_future.done():
+            return self._tp_exc_future  # process_exception hooks are deciding
+        super().send_error(status_code, **kwargs)
+        return self._tp_future
+
+    # ------------------------------------------------------------------ errors
+    def log_exception(
+        self,
+        typ: type[BaseException] | None,
+        value: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        hooks = self._tp_mw.exception
+        if not hooks or self._tp_clear.cleared or self._tp_exc_future is not None:
+            self._tp_log(typ, value, tb)
+            return
+        self._tp_exc_future = run_eagerly(self._tp_exception(hooks, typ, value, tb))
+
+    async def _tp_exception(self, hooks: Any, typ: Any, value: Any, tb: Any) -> None:
+        clear = self._tp_clear
+        try:
+            await run_hooks(hooks, clear, self, clear, typ, value, tb)
+        except Exception:
+            app_log.error(
+                "Uncaught exception in process_exception %s", self._request_summary(), exc_info=True
+            )
+            self._tp_log(typ, value, tb)
+        if self._tp_state == _OPEN and not self._finished:
+            if self._headers_written:
+                self.finish()
+            else:
+                tornado.web.RequestHandler.send_error(
+                    self, _status_of(value), exc_info=(typ, value, tb)
+                )
+        fut = self._tp_future
+        if fut is not None and not fut.done():
+            await fut
+
+    def _tp_log(self, typ: Any, value: Any, tb: Any) -> None:
+        status = getattr(value, "http_status", None)
+        if status is not None and not isinstance(value, HTTPError):
+            gen_log.error("%d %s: %s: %s", status, self._request_summary(), typ.__name__, value)
+        else:
+            super().log_exception(typ, value, tb)
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Plain error page; with DEBUG (``serve_traceback``) a page with the traceback."""
+        reason = escape.xhtml_escape(self._reason)
+        if self._should_not_send_content(status_code):
+            self.finish()
+            return
+        if self.settings.get("serve_traceback") and "exc_info" in kwargs:
+            tb = "".join(traceback.format_exception(*kwargs["exc_info"]))
+            self.finish(
+                f"<!DOCTYPE html><html><head><title>{status_code}: {reason}</title></head><body>"
+                f"<h1>{status_code}: {reason}</h1><p>{escape.xhtml_escape(self._request_summary())}"
+                f"</p><pre>{escape.xhtml_escape(tb)}</pre></body></html>"
+            )
+            return
+        self.finish(
+            f"<!DOCTYPE html><html><head><title>{status_code}: {reason}</title></head>"
+            f"<body><h1>{status_code}: {reason}</h1></body></html>"
+        )
+
+    # ------------------------------------------------------------------ client gone
+    def on_connection_close(self) -> None:
+        super().on_connection_close()
+        if (
+            tornado.web._has_stream_request_body(type(self))
+            and self._tp_state == _OPEN
+            and not self._finished
+        ):
+            # Tornado abandons a streaming handler whose body never completes: still run the
+            # end hooks once so per-request resources are released.
+            self._tp_state = _DONE
+            run_eagerly(self._tp_end())
+
+
+asyncio_Future = Any  # the future returned by finish()/render(); awaiting it is optional
+
+
+def _status_of(value: BaseException | None) -> int:
+    if isinstance(value, HTTPError):
+        return value.status_code
+    return getattr(value, "http_status", 500)
+
+
+class ErrorHandler(WebHandler):
+    """The default handler for unknown URLs: answers ``status_code`` (404) through the pipeline.
+
+    ``process_request`` and HTTP modules do not run for it; response and end hooks do (so the
+    access log records the 404).
+    """
+
+    http_modules_apply = False
+
+    def initialize(self, status_code: int = 404, **kwargs: Any) -> None:  # type: ignore[override]
+        self.set_status(status_code)
+
+    def prepare(self) -> Any:  # type: ignore[override]
+        return self.send_error(self._status_code)
+
+    def check_xsrf_cookie(self) -> None:
+        pass
+
+
+# ---------------------------------------------------------------------- API handler
+
+_CALLBACK_RE = re.compile(r"^[A-Za-z_$][\w$]{0,63}(?:\.[A-Za-z_$][\w$]{0,63}){0,7}$")
+_JS_RESERVED = frozenset(
+    "break case catch class const continue debugger default delete do else export extends "
+    "false finally for function if import in instanceof new null return super switch this "
+    "throw true try typeof var void while with yield let static enum await implements package "
+    "protected interface private public".split()
+)
+
+
+def _json_default(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return dataclasses.asdict(obj)
+    if isinstance(obj, (set, frozenset, tuple)):
+        return list(obj)
+    if isinstance(obj, bytes):
+        return obj.decode("utf-8", "replace")
+    if hasattr(obj, "isoformat"):
+        return obj.isoformat()
+    if hasattr(obj, "__dict__"):
+        return {k: v for k, v in vars(obj).items() if not k.startswith("_")}
+    raise TypeError(f"{type(obj).__name__} is not JSON serializable")
+
+
+def valid_jsonp_callback(name: str) -> bool:
+    """True for a JavaScript identifier path such as ``jQuery123.cb`` (no reserved words)."""
+    if not _CALLBACK_RE.match(name):
+        return False
+    return not any(part in _JS_RESERVED for part in name.split("."))
+
+
+class ApiHandler(WebHandler):
+    """A handler for JSON/JSONP APIs: :meth:`get_format` and :meth:`write_api`.
+
+    Errors are answered as JSON: ``{"code": 404, "message": "Not Found"}``.
+    """
+
+    def get_format(self) -> str:
+        """The ``format`` argument, else ``jsonp`` when Accept names javascript, else ``json``."""
+        fmt = self.get_argument("format", None)
+        if fmt:
+            return fmt
+        if "javascript" in self.request.headers.get("Accept", ""):
+            return "jsonp"
+        return "json"
+
+    def write_api(
+        self,
+        obj: Any = None,
+        nofail: bool = False,
+        ensure_ascii: bool = True,
+        fmt: str | None = None,
+    ) -> None:
+        """Write ``obj`` (dict, list, dataclass, object) as JSON or JSONP.
+
+        ``jsonp`` wraps the output in the ``callback`` argument, which must be a JavaScript
+        identifier path (else 400). An unknown format is a 400 unless ``nofail`` (then JSON).
+        """
+        if obj is None:
+            obj = {}
+        fmt = fmt or self.get_format()
+        if fmt not in ("json", "jsonp"):
+            if not nofail:
+                raise HTTPError(400, "unknown response format %r", fmt, reason="Unknown format")
+            fmt = "json"
+        body = json.dumps(obj, ensure_ascii=ensure_ascii, default=_json_default)
+        if fmt == "jsonp":
+            callback = self.get_argument("callback", "")
+            if not callback or not valid_jsonp_callback(callback):
+                raise HTTPError(400, "invalid jsonp callback", reason="Invalid callback")
+            # escape characters that are valid in JSON but end a JS string/line
+            body = body.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+            self.set_header("Content-Type", "application/javascript; charset=UTF-8")
+            self.set_header("X-Content-Type-Options", "nosniff")
+            super().write(f"/**/{callback}({body});")
+            return
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        super().write(body)
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        if self._should_not_send_content(status_code):
+            self.finish()
+            return
+        payload: dict[str, Any] = {"code": status_code, "message": self._reason}
+        if self.settings.get("serve_traceback") and "exc_info" in kwargs:
+            payload["traceback"] = traceback.format_exception(*kwargs["exc_info"])
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.finish(json.dumps(payload))
+
+
+from tornadopy.mixins.flash_message import FlashMessageMixIn  # noqa: E402  (public re-export)
