@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
+from pathlib import Path
 
 import pytest
 from tornado.httputil import HTTPHeaders, HTTPServerRequest, RequestStartLine
 
 from tornadopy import signal as signals
+from tornadopy.application import Application
+from tornadopy.conf import override_settings
+from tornadopy.handler import WebHandler
 from tornadopy.middleware.signal import SignalMiddleware
+from tornadopy.testing import serve
 
 ALL_SIGNALS = [
     signals.call_started,
@@ -157,3 +163,183 @@ async def test_receiver_error_propagates_from_the_hook():
     signals.call_finished.connect(fail)
     with pytest.raises(Boom):
         await mw.process_endcall(FakeHandler(), _noop_clear)
+
+
+# -- end to end, through real HTTP --------------------------------------------------------------
+
+SIGNAL_MW = "tornadopy.middleware.signal.SignalMiddleware"
+NAMES = {
+    signals.call_started: "call_started",
+    signals.handler_started: "handler_started",
+    signals.handler_render: "handler_render",
+    signals.handler_response: "handler_response",
+    signals.call_finished: "call_finished",
+}
+
+
+class PageHandler(WebHandler):
+    async def get(self) -> None:
+        await self.render("page.html", title="Hello signals")
+
+
+class PlainHandler(WebHandler):
+    def get(self) -> None:
+        self.write("plain body")
+
+
+class FailingHandler(WebHandler):
+    def get(self) -> None:
+        raise RuntimeError("handler failed on purpose")
+
+
+class Recorder:
+    """Receivers for the five signals (plain ones, and async ones for two of them)."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, dict]] = []
+        self.finished = asyncio.Event()
+        self.finished_count = 0
+
+    def plain(self, signal, **kwargs):
+        self.events.append((NAMES[signal], kwargs))
+        return "truthy responses are ignored by the middleware"
+
+    async def awaited(self, signal, **kwargs):
+        await asyncio.sleep(0.01)  # really awaited: the record is made after a suspension
+        self.events.append((NAMES[signal], kwargs))
+        if signal is signals.call_finished:
+            self.finished_count += 1
+            self.finished.set()
+        return "async"
+
+    def connect(self) -> None:
+        signals.call_started.connect(self.plain)
+        signals.handler_started.connect(self.awaited)
+        signals.handler_render.connect(self.plain)
+        signals.handler_response.connect(self.plain)
+        signals.call_finished.connect(self.awaited)
+
+    async def wait_finished(self, count: int) -> None:
+        """call_finished runs after the response reached the client: wait (bounded) for it."""
+        async with asyncio.timeout(5):
+            while self.finished_count < count:
+                self.finished.clear()
+                await self.finished.wait()
+
+    def named(self, name: str) -> list[dict]:
+        return [kw for n, kw in self.events if n == name]
+
+
+def make_app(tmp_path: Path) -> Application:
+    (tmp_path / "page.html").write_text("<h1>{{ title }}</h1>")
+    with override_settings(MIDDLEWARE_CLASSES=[SIGNAL_MW]):
+        return Application(
+            urls=[("/page", PageHandler), ("/plain", PlainHandler), ("/fail", FailingHandler)],
+            template_path=str(tmp_path),
+        )
+
+
+async def test_every_signal_fires_once_per_request_with_documented_arguments(tmp_path):
+    rec = Recorder()
+    rec.connect()
+    async with serve(make_app(tmp_path)) as client:
+        resp = await client.get("/page?x=1")
+        assert resp.code == 200
+        assert resp.body == b"<h1>Hello signals</h1>"
+        await rec.wait_finished(1)
+
+    assert [name for name, _ in rec.events] == [
+        "call_started",
+        "handler_started",
+        "handler_render",
+        "handler_response",
+        "call_finished",
+    ]
+    (call,) = rec.named("call_started")
+    assert call["sender"] is HTTPServerRequest
+    assert isinstance(call["request"], HTTPServerRequest)
+    assert call["request"].uri == "/page?x=1"
+
+    (started,) = rec.named("handler_started")
+    handler = started["handler"]
+    assert started["sender"] is PageHandler
+    assert isinstance(handler, PageHandler)
+    assert handler.request is call["request"]
+
+    (render,) = rec.named("handler_render")
+    assert render == {
+        "sender": PageHandler,
+        "handler": handler,
+        "template_name": "page.html",
+        "kwargs": {"title": "Hello signals"},
+    }
+
+    (response,) = rec.named("handler_response")
+    assert response["sender"] is PageHandler
+    assert response["handler"] is handler
+    assert isinstance(response["chunk"], list)
+    assert b"".join(response["chunk"]) == b"<h1>Hello signals</h1>"
+
+    (finished,) = rec.named("call_finished")
+    assert finished == {"sender": PageHandler, "handler": handler}
+
+
+async def test_signals_per_request_without_render(tmp_path):
+    rec = Recorder()
+    rec.connect()
+    async with serve(make_app(tmp_path)) as client:
+        for n in (1, 2):
+            resp = await client.get("/plain")
+            assert resp.code == 200
+            assert resp.body == b"plain body"
+            await rec.wait_finished(n)
+    counts = {name: len(rec.named(name)) for name in NAMES.values()}
+    assert counts == {
+        "call_started": 2,
+        "handler_started": 2,
+        "handler_render": 0,
+        "handler_response": 2,
+        "call_finished": 2,
+    }
+    handlers = [kw["handler"] for kw in rec.named("call_finished")]
+    assert handlers[0] is not handlers[1]
+    assert all(type(h) is PlainHandler for h in handlers)
+
+
+async def test_response_receiver_may_replace_chunks_and_sender_filter_applies(tmp_path):
+    seen: list = []
+
+    def replace_body(handler, chunk, **kwargs):
+        seen.append(type(handler))
+        chunk[:] = [b"replaced by a receiver"]
+
+    signals.handler_response.connect(replace_body, sender=PlainHandler)
+    async with serve(make_app(tmp_path)) as client:
+        plain = await client.get("/plain")
+        page = await client.get("/page")
+    assert plain.body == b"replaced by a receiver"
+    assert page.body == b"<h1>Hello signals</h1>"
+    assert seen == [PlainHandler]
+
+
+async def test_failing_request_still_sends_response_and_finished_signals(tmp_path):
+    rec = Recorder()
+    rec.connect()
+    async with serve(make_app(tmp_path)) as client:
+        resp = await client.get("/fail")
+        assert resp.code == 500
+        await rec.wait_finished(1)
+    names = [name for name, _ in rec.events]
+    assert names == ["call_started", "handler_started", "handler_response", "call_finished"]
+    assert rec.named("call_finished")[0]["sender"] is FailingHandler
+
+
+async def test_receiver_error_is_a_500_like_a_hook_error(tmp_path):
+    async def broken(**kwargs):
+        raise RuntimeError("receiver failed on purpose")
+
+    signals.handler_started.connect(broken)
+    async with serve(make_app(tmp_path)) as client:
+        resp = await client.get("/plain")
+    assert resp.code == 500
+    assert b"plain body" not in resp.body
