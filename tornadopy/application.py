@@ -68,6 +68,17 @@ def load_app_urls(apps: Iterable[str]) -> list[RouteSpec]:
     return specs
 
 
+def _follow_uri(request: httputil.HTTPServerRequest, path_changed: bool) -> None:
+    """A ``process_call`` hook rewrote ``request.uri``: derive the path (unless it set one too)
+    and the query arguments from it, as Tornado does for a new request."""
+    path, _, query = (request.uri or "").partition("?")
+    if not path_changed:
+        request.path = path
+    request.query = query
+    request.query_arguments = httputil.parse_qs_bytes(query, keep_blank_values=True)
+    request.arguments = {k: list(v) for k, v in request.query_arguments.items()}
+
+
 class _RequestDelegate(httputil.HTTPMessageDelegate):
     """Builds the request, runs ``process_call`` hooks, then routes (replaces Tornado's own)."""
 
@@ -103,8 +114,11 @@ class _RequestDelegate(httputil.HTTPMessageDelegate):
     async def _call(self, request: httputil.HTTPServerRequest, start_line: Any, headers: Any) -> None:
         app = self.app
         clear = request._tp_clear = Clear()  # type: ignore[attr-defined]
+        path, uri = request.path, request.uri
         try:
             await run_hooks(app.middleware.call, clear, request, clear)
+            if request.uri != uri:
+                _follow_uri(request, path_changed=request.path != path)
         except HTTPError as exc:
             self.delegate = app.get_handler_delegate(
                 request, ErrorHandler, {"status_code": exc.status_code}

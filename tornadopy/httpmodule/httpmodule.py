@@ -139,25 +139,34 @@ class HttpModuleMiddleware:
         return chain
 
     # ------------------------------------------------------------------ middleware hooks
+    def _chain(self, handler: Any) -> Chain | None:
+        """The request's chain: found once (normally in process_request), then reused."""
+        try:
+            return handler._http_modules  # type: ignore[no-any-return]
+        except AttributeError:
+            pass
+        chain = None
+        if getattr(handler, "http_modules_apply", False):
+            chain = self.chain_for(handler.route_name, handler.request.path)
+        handler._http_modules = chain
+        return chain
+
     async def process_request(self, handler: Any, clear: Any) -> None:
-        if not getattr(handler, "http_modules_apply", False):
-            handler._http_modules = None
-            return
-        chain = handler._http_modules = self.chain_for(handler.route_name, handler.request.path)
-        if chain.begin_request:
+        chain = self._chain(handler)
+        if chain is not None and chain.begin_request:
             await run_hooks(chain.begin_request, clear, handler, clear)
 
     async def process_render(self, handler: Any, clear: Any, template_name: str, **kwargs: Any) -> None:
-        chain = getattr(handler, "_http_modules", None)
+        chain = self._chain(handler)
         if chain is not None and chain.begin_render:
             await run_hooks(chain.begin_render, clear, handler, clear, template_name, **kwargs)
 
     async def process_response(self, handler: Any, clear: Any, chunk: list[bytes]) -> None:
-        chain = getattr(handler, "_http_modules", None)
+        chain = self._chain(handler)
         if chain is not None and chain.begin_response:
             await run_hooks(chain.begin_response, clear, handler, clear, chunk)
 
     async def process_endcall(self, handler: Any, clear: Any) -> None:
-        chain = getattr(handler, "_http_modules", None)
+        chain = self._chain(handler)
         if chain is not None and chain.complete_response:
             await run_hooks(chain.complete_response, clear, handler, clear)
