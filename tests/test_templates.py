@@ -17,12 +17,15 @@ import pytest
 from tornado.template import BaseLoader
 from tornado.web import Application, RequestHandler, url
 
+from tornadopy.application import Application as TornadopyApplication
 from tornadopy.conf import override_settings, settings
 from tornadopy.exception import ImproperlyConfigured
+from tornadopy.handler import WebHandler
 from tornadopy.template import TemplateNotFound, create_loader
 from tornadopy.template.jinja2_loader import Jinja2TemplateLoader
 from tornadopy.template.mako_loader import MakoTemplateLoader
 from tornadopy.testing import serve
+from tornadopy.urls import Url, route
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = TEMPLATES / "static"
@@ -439,3 +442,43 @@ def test_mako_format_exceptions(tmp_path, format_exceptions):
     else:
         with pytest.raises(ZeroDivisionError):
             template.generate(zero=0)
+
+
+# ---------------------------------------------------------------- through tornadopy's WebHandler
+
+
+class PageWebHandler(WebHandler):
+    async def get(self, name: str) -> None:
+        await self.render("page.html", **PAGE_ARGS)
+
+
+class RenderSpy:
+    """A middleware whose process_render hook makes WebHandler.render take its async path."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str]] = []
+
+    async def process_render(self, handler, clear, template_name, **kwargs):
+        self.seen.append((template_name, kwargs["title"]))
+
+
+@pytest.mark.parametrize("engine", list(ENGINES))
+@pytest.mark.parametrize("render_hook", [False, True], ids=["no-hook", "process_render"])
+async def test_webhandler_render_with_the_engine_of_template_config(engine, render_hook):
+    expected = normalize(await render_page("tornado"))
+    spy = RenderSpy()
+    with override_settings(
+        TEMPLATE_CONFIG={"template_engine": ENGINES[engine], "cache_directory": None},
+        TORNADO_CONF={"template_path": str(TEMPLATES / engine), "static_path": str(STATIC)},
+        MIDDLEWARE_CLASSES=(spy,) if render_hook else (),
+    ):
+        app = TornadopyApplication(urls=route(Url()(r"/page/(\w+)", PageWebHandler, name="page")))
+        if engine == "tornado":
+            assert "template_loader" not in app.settings
+        else:
+            assert isinstance(app.settings["template_loader"], LOADERS[engine])
+        async with serve(app) as client:
+            resp = await client.get("/page/home")
+    assert resp.code == 200, resp.body
+    assert normalize(resp.body.decode("utf-8")) == expected
+    assert spy.seen == ([("page.html", PAGE_ARGS["title"])] if render_hook else [])
