@@ -194,3 +194,62 @@ async def test_forked_child_builds_its_own_pool():
     assert outcome[0] == "ok", outcome
     assert outcome[1] is True  # not the parent's executor
     assert child.exitcode == 0
+
+
+# ---------------------------------------------------------------- through the request pipeline
+
+
+def _app():
+    from tornadopy.application import Application
+    from tornadopy.exception import ServiceUnavailable
+    from tornadopy.handler import WebHandler
+
+    class Unavailable(ServiceUnavailable):
+        pass
+
+    class SlowHandler(WebHandler):
+        async def get(self):
+            self.finish(await self.blocking_lookup(self.get_argument("q")))
+
+        @async_execute
+        def blocking_lookup(self, q):
+            time.sleep(0.4)
+            return f"found {q} via {type(self).__name__}"
+
+    class BrokenHandler(WebHandler):
+        async def get(self):
+            try:
+                await self.blocking_fail()
+            except Unavailable as exc:  # raised in a pool thread, caught in the coroutine
+                self.set_status(503)
+                self.finish(f"caught {type(exc).__name__}: {exc}")
+
+        @async_execute
+        def blocking_fail(self):
+            raise Unavailable("backing service down")
+
+    return Application(urls=[(r"/slow", SlowHandler), (r"/broken", BrokenHandler)])
+
+
+async def test_handler_methods_run_in_the_pool_without_blocking_other_requests():
+    from tornadopy.testing import serve
+
+    with override_settings(THREADS_NUM=4, MIDDLEWARE_CLASSES=()):
+        async with serve(_app()) as client:
+            start = time.monotonic()
+            first, second = await asyncio.gather(client.get("/slow?q=a"), client.get("/slow?q=b"))
+            elapsed = time.monotonic() - start
+    assert (first.code, second.code) == (200, 200)
+    assert first.body == b"found a via SlowHandler"
+    assert second.body == b"found b via SlowHandler"
+    assert elapsed < 0.75
+
+
+async def test_exception_in_the_pool_reaches_the_handler_coroutine():
+    from tornadopy.testing import serve
+
+    with override_settings(MIDDLEWARE_CLASSES=()):
+        async with serve(_app()) as client:
+            resp = await client.get("/broken")
+    assert resp.code == 503
+    assert resp.body == b"caught Unavailable: backing service down"

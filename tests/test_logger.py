@@ -387,3 +387,31 @@ def test_processes_sharing_a_file_across_rotations_lose_no_line(tmp_path, start_
     assert torn == []
     assert len(lines) == WRITERS * LINES
     assert len(set(lines)) == WRITERS * LINES
+
+
+# ---------------------------------------------------------------- through the request pipeline
+
+
+async def test_access_log_middleware_writes_to_the_configured_access_file(tmp_path):
+    from tornadopy.application import Application
+    from tornadopy.handler import WebHandler
+    from tornadopy.testing import serve
+
+    class Hello(WebHandler):
+        def get(self):
+            syslogger.info("handler ran")
+            self.write("hi")
+
+    configure_logging(logging_dir=str(tmp_path), port=8765, log_port_prefix=True)
+    with override_settings(
+        MIDDLEWARE_CLASSES=("tornadopy.middleware.accesslog.AccessLogMiddleware",)
+    ):
+        async with serve(Application(urls=[(r"/hello", Hello)])) as client:
+            assert (await client.get("/hello?x=1")).code == 200
+            assert (await client.get("/missing")).code == 404
+    access = (tmp_path / "access.8765.log").read_text().splitlines()
+    assert len(access) == 2
+    assert '"GET /hello?x=1 HTTP/1.1" 200' in access[0]
+    assert '"GET /missing HTTP/1.1" 404' in access[1]
+    assert "handler ran" in (tmp_path / "tornadopy.8765.log").read_text()
+    assert "/hello" not in (tmp_path / "tornadopy.8765.log").read_text()
