@@ -1,0 +1,573 @@
+"""``basedb``: web.py's light database API, awaited (SPEC §10).
+
+::
+
+    from tornadopy.db import basedb
+
+    db = basedb.database(url='mysql+aiomysql://root@127.0.0.1/test')   # not awaited
+    # or web.py's keywords: basedb.database(dbn='mysql', db='test', user='root', pw='', host=...)
+    # or a DATABASE_CONNECTION entry's master: basedb.database(connection='default')
+
+    uid = await db.insert('users', name="x' OR '1'='1", age=3)         # -> new id
+    rows = await db.select('users', where='age > $age', vars={'age': 2}, order='id DESC')
+    rows[0].name, rows[0]['name']                                        # dicts with attributes
+    await db.update('users', where='id = $id', vars={'id': uid}, age=4)  # -> rows matched
+    await db.delete('users', where='id IN $ids', vars={'ids': [1, 2]})   # -> rows deleted
+    await db.query('SELECT count(*) AS n FROM users WHERE name = $n', vars={'n': 'x'})
+    async with db.transaction():
+        ...                                 # every call of `db` in this task joins it
+
+Rules:
+
+- ``$name`` in SQL is always a bound parameter of the driver, never pasted into the text; a
+  list/tuple/set value becomes ``($a, $b, ...)`` (for ``IN``), an empty one ``(NULL)``.
+  ``$`` inside quoted strings is left alone, ``$$`` is a literal ``$``. A ``$name`` missing from
+  ``vars`` raises :class:`KeyError`. :class:`SQLLiteral` values are pasted as written (for
+  ``NOW()``, ``count + 1``).
+- ``where`` is SQL text with ``$vars``, a dict (``{'a': 1, 'b': 2}`` -> ``a = $ AND b = $``) or an
+  int (``id = $``). ``update``/``delete`` refuse an empty ``where``: pass ``where='1=1'`` to touch
+  every row. Table names and ``what``/``order``/``group`` are SQL written by the programmer --
+  never put user input there.
+- ``query`` returns a list of rows for statements that return rows, else the affected row count.
+- Outside a transaction each call checks out a connection, runs, commits (when it wrote) and
+  returns the connection. ``async with db.transaction()`` holds one connection for the block;
+  nested blocks are savepoints. A transaction belongs to the task that opened it.
+- Engines come from the same per-process, per-event-loop machinery as
+  :mod:`tornadopy.db.dbalchemy` (``SQLALCHEMY_CONFIGURATION`` applies; ``dispose_all()`` closes
+  them).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from contextvars import ContextVar, Token
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
+
+from tornadopy.conf import settings
+from tornadopy.db.dbalchemy.config import EngineSpec, async_url, engine_options
+from tornadopy.db.dbalchemy.engines import get_group, registry
+from tornadopy.db.dbalchemy.routing import is_write_sql
+from tornadopy.db.dbalchemy.session import run_to_completion
+from tornadopy.exception import ImproperlyConfigured
+
+__all__ = ["DB", "Row", "SQLLiteral", "Transaction", "database", "sqlquery"]
+
+#: web.py ``dbn`` -> SQLAlchemy asyncio driver
+DBN_DRIVERS = {
+    "mysql": "mysql+aiomysql",
+    "postgres": "postgresql+asyncpg",
+    "postgresql": "postgresql+asyncpg",
+    "sqlite": "sqlite+aiosqlite",
+}
+
+
+class Row(dict):  # type: ignore[type-arg]
+    """A result row: a dict whose keys are also attributes (``row.name``)."""
+
+    __slots__ = ()
+
+    def __getattr__(self, key: str) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            raise AttributeError(key) from None
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        self[key] = value
+
+    def __delattr__(self, key: str) -> None:
+        try:
+            del self[key]
+        except KeyError:
+            raise AttributeError(key) from None
+
+
+class SQLLiteral:
+    """SQL written by the programmer, pasted as is (``SQLLiteral('NOW()')``)."""
+
+    __slots__ = ("sql",)
+
+    def __init__(self, sql: str) -> None:
+        self.sql = sql
+
+    def __repr__(self) -> str:
+        return f"SQLLiteral({self.sql!r})"
+
+
+class _Param:
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+# A query under construction: literal SQL text and parameters, rendered for a paramstyle at the end.
+Part = str | _Param
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
+
+
+def _value_parts(value: Any) -> list[Part]:
+    if isinstance(value, SQLLiteral):
+        return [value.sql]
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = list(value)
+        if not items:
+            return ["(NULL)"]
+        parts: list[Part] = ["("]
+        for i, item in enumerate(items):
+            if i:
+                parts.append(", ")
+            parts.append(_Param(item))
+        parts.append(")")
+        return parts
+    return [_Param(value)]
+
+
+def reparam(sql: str, vars: Mapping[str, Any] | None) -> list[Part]:
+    """Split ``sql`` into text and parameters: each ``$name`` becomes a bound ``vars[name]``."""
+    vars = vars or {}
+    parts: list[Part] = []
+    text: list[str] = []
+    i, n = 0, len(sql)
+    quote: str | None = None
+    while i < n:
+        ch = sql[i]
+        if quote is not None:
+            text.append(ch)
+            if ch == "\\" and quote != "`" and i + 1 < n:
+                text.append(sql[i + 1])
+                i += 2
+                continue
+            if ch == quote:
+                quote = None
+            i += 1
+            continue
+        if ch in "'\"`":
+            quote = ch
+            text.append(ch)
+            i += 1
+            continue
+        if ch == "$":
+            if sql.startswith("$$", i):
+                text.append("$")
+                i += 2
+                continue
+            match = _NAME.match(sql, i + 1)
+            if match is not None:
+                name = match.group(0)
+                if name not in vars:
+                    raise KeyError(f"${name} is used in the SQL but not given in vars")
+                if text:
+                    parts.append("".join(text))
+                    text = []
+                parts.extend(_value_parts(vars[name]))
+                i = match.end()
+                continue
+        text.append(ch)
+        i += 1
+    if text:
+        parts.append("".join(text))
+    return parts
+
+
+def render(parts: Iterable[Part], paramstyle: str) -> tuple[str, Any]:
+    """SQL text with the driver's placeholders, and the parameters to send with it."""
+    out: list[str] = []
+    params: list[Any] = []
+    escape_percent = paramstyle in ("format", "pyformat")
+    for part in parts:
+        if isinstance(part, _Param):
+            params.append(part.value)
+            k = len(params)
+            if paramstyle == "qmark":
+                out.append("?")
+            elif paramstyle == "format":
+                out.append("%s")
+            elif paramstyle == "numeric_dollar":
+                out.append(f"${k}")
+            elif paramstyle == "numeric":
+                out.append(f":{k}")
+            elif paramstyle == "pyformat":
+                out.append(f"%(p{k})s")
+            else:  # named
+                out.append(f":p{k}")
+        else:
+            out.append(part.replace("%", "%%") if escape_percent else part)
+    if paramstyle in ("pyformat", "named"):
+        return "".join(out), {f"p{k}": v for k, v in enumerate(params, 1)}
+    return "".join(out), tuple(params)
+
+
+def sqlquery(
+    sql: str, vars: Mapping[str, Any] | None = None, paramstyle: str = "qmark"
+) -> tuple[str, Any]:
+    """What :meth:`DB.query` would send: ``(sql_with_placeholders, params)``."""
+    return render(reparam(sql, vars), paramstyle)
+
+
+def _where_parts(where: Any, vars: Mapping[str, Any] | None) -> list[Part]:
+    if isinstance(where, bool):
+        raise TypeError("where must be SQL text, a dict or an int, not a bool")
+    if isinstance(where, int):
+        return ["id = ", _Param(where)]
+    if isinstance(where, Mapping):
+        parts: list[Part] = []
+        for i, (column, value) in enumerate(where.items()):
+            if i:
+                parts.append(" AND ")
+            parts.append(f"{_column(column)} = ")
+            parts.extend(_value_parts(value))
+        return parts
+    if isinstance(where, SQLLiteral):
+        return [where.sql]
+    return reparam(str(where), vars)
+
+
+def _column(name: str) -> str:
+    if not _IDENTIFIER.match(name):
+        raise ValueError(f"{name!r} is not a column name")
+    return name
+
+
+def _tables(tables: str | Sequence[str]) -> str:
+    return tables if isinstance(tables, str) else ", ".join(tables)
+
+
+class DB:
+    """A web.py-style database handle; see the module docstring. Make it with :func:`database`."""
+
+    def __init__(self, spec: EngineSpec | None = None, connection: str | None = None) -> None:
+        if (spec is None) == (connection is None):
+            raise TypeError("DB needs an engine spec or a connection name")
+        self.spec = spec
+        self.connection = connection
+        self._tx: ContextVar[AsyncConnection | None] = ContextVar(
+            f"basedb_tx_{id(self)}", default=None
+        )
+
+    def __repr__(self) -> str:
+        where = self.spec.label if self.spec is not None else f"connection {self.connection!r}"
+        return f"<basedb.DB {where}>"
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """The engine of the running event loop (made on first use)."""
+        if self.spec is not None:
+            return registry().url_engine(self.spec)
+        return get_group(self.connection or "default").master
+
+    @property
+    def dialect_name(self) -> str:
+        return self.engine.dialect.name
+
+    # ------------------------------------------------------------------ execution
+    async def _execute(self, parts: list[Part], *, write: bool) -> Any:
+        engine = self.engine
+        sql, params = render(parts, engine.dialect.paramstyle)
+        conn = self._tx.get()
+        if conn is not None:
+            return await self._run(conn, sql, params)
+        async with engine.connect() as conn:
+            result = await self._run(conn, sql, params)
+            if write or not isinstance(result, list):
+                await conn.commit()
+            return result
+
+    @staticmethod
+    async def _run(conn: AsyncConnection, sql: str, params: Any) -> Any:
+        result = await conn.exec_driver_sql(sql, params)
+        if result.returns_rows:
+            keys = list(result.keys())
+            return [Row(zip(keys, row, strict=True)) for row in result.fetchall()]
+        return result
+
+    async def query(self, sql: str, vars: Mapping[str, Any] | None = None) -> Any:
+        """Run ``sql`` (``$name`` bound from ``vars``): a list of :class:`Row` for statements
+        returning rows, else the number of affected rows."""
+        result = await self._execute(reparam(sql, vars), write=is_write_sql(sql))
+        if isinstance(result, list):
+            return result
+        return result.rowcount
+
+    async def select(
+        self,
+        tables: str | Sequence[str],
+        vars: Mapping[str, Any] | None = None,
+        what: str = "*",
+        where: Any = None,
+        order: str | None = None,
+        group: str | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+        having: str | None = None,
+    ) -> list[Row]:
+        """``SELECT what FROM tables [WHERE] [GROUP BY] [HAVING] [ORDER BY] [LIMIT] [OFFSET]``."""
+        parts: list[Part] = [f"SELECT {what} FROM {_tables(tables)}"]
+        if where is not None and where != "":
+            parts.append(" WHERE ")
+            parts.extend(_where_parts(where, vars))
+        if group:
+            parts.append(" GROUP BY ")
+            parts.extend(reparam(group, vars))
+        if having:
+            parts.append(" HAVING ")
+            parts.extend(reparam(having, vars))
+        if order:
+            parts.append(" ORDER BY ")
+            parts.extend(reparam(order, vars))
+        if limit is not None:
+            parts.append(f" LIMIT {int(limit)}")
+        if offset is not None:
+            if limit is None and self.dialect_name in ("mysql", "mariadb", "sqlite"):
+                parts.append(
+                    " LIMIT 18446744073709551615" if self.dialect_name != "sqlite" else " LIMIT -1"
+                )
+            parts.append(f" OFFSET {int(offset)}")
+        return await self._execute(parts, write=False)  # type: ignore[no-any-return]
+
+    async def where(
+        self,
+        table: str,
+        what: str = "*",
+        order: str | None = None,
+        group: str | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+        **kwargs: Any,
+    ) -> list[Row]:
+        """``select`` with ``column=value`` keywords as the condition (web.py's ``db.where``)."""
+        return await self.select(
+            table,
+            what=what,
+            where=kwargs or None,
+            order=order,
+            group=group,
+            limit=limit,
+            offset=offset,
+        )
+
+    async def insert(self, table: str, seqname: str | bool | None = None, **values: Any) -> Any:
+        """``INSERT`` one row; returns its new id (``None`` with ``seqname=False``)."""
+        parts = self._insert_parts(table, [values])
+        if self.dialect_name == "postgresql" and seqname is not False:
+            parts.append(f" RETURNING {seqname if isinstance(seqname, str) else 'id'}")
+            rows = await self._execute(parts, write=True)
+            return next(iter(rows[0].values())) if rows else None
+        result = await self._execute(parts, write=True)
+        return None if seqname is False else result.lastrowid
+
+    async def multiple_insert(
+        self, table: str, values: Sequence[Mapping[str, Any]], seqname: str | bool | None = None
+    ) -> list[Any] | None:
+        """``INSERT`` several rows (same columns) in one statement; returns their ids."""
+        values = list(values)
+        if not values:
+            return []
+        parts = self._insert_parts(table, values)
+        n = len(values)
+        if self.dialect_name == "postgresql" and seqname is not False:
+            parts.append(f" RETURNING {seqname if isinstance(seqname, str) else 'id'}")
+            rows = await self._execute(parts, write=True)
+            return [next(iter(r.values())) for r in rows]
+        result = await self._execute(parts, write=True)
+        if seqname is False or not result.lastrowid:
+            return None
+        if self.dialect_name == "sqlite":  # lastrowid is the last row's id
+            return list(range(result.lastrowid - n + 1, result.lastrowid + 1))
+        return list(range(result.lastrowid, result.lastrowid + n))  # MySQL: the first row's id
+
+    def _insert_parts(self, table: str, rows: list[Mapping[str, Any]]) -> list[Part]:
+        columns = list(rows[0])
+        if any(set(r) != set(columns) for r in rows[1:]):
+            raise ValueError("multiple_insert: every row needs the same columns")
+        if not columns:
+            if self.dialect_name in ("mysql", "mariadb"):
+                return [f"INSERT INTO {table} () VALUES " + ", ".join(["()"] * len(rows))]
+            if len(rows) > 1:
+                raise ValueError("multiple_insert of empty rows is only supported on MySQL")
+            return [f"INSERT INTO {table} DEFAULT VALUES"]
+        parts: list[Part] = [
+            f"INSERT INTO {table} ({', '.join(_column(c) for c in columns)}) VALUES "
+        ]
+        for i, row in enumerate(rows):
+            parts.append(", (" if i else "(")
+            for j, column in enumerate(columns):
+                if j:
+                    parts.append(", ")
+                value = row[column]
+                parts.extend([value.sql] if isinstance(value, SQLLiteral) else [_Param(value)])
+            parts.append(")")
+        return parts
+
+    async def update(
+        self,
+        tables: str | Sequence[str],
+        where: Any,
+        vars: Mapping[str, Any] | None = None,
+        **values: Any,
+    ) -> int:
+        """``UPDATE tables SET column = value, ... WHERE where``; returns the rows matched."""
+        if not values:
+            raise ValueError("update() needs at least one column=value")
+        parts: list[Part] = [f"UPDATE {_tables(tables)} SET "]
+        for i, (column, value) in enumerate(values.items()):
+            parts.append(f"{', ' if i else ''}{_column(column)} = ")
+            parts.extend([value.sql] if isinstance(value, SQLLiteral) else [_Param(value)])
+        parts.append(" WHERE ")
+        parts.extend(self._required_where(where, vars, "update"))
+        result = await self._execute(parts, write=True)
+        return int(result.rowcount)
+
+    async def delete(
+        self,
+        table: str,
+        where: Any,
+        using: str | None = None,
+        vars: Mapping[str, Any] | None = None,
+    ) -> int:
+        """``DELETE FROM table [USING using] WHERE where``; returns the rows deleted."""
+        parts: list[Part] = [f"DELETE FROM {table}"]
+        if using:
+            parts.append(f" USING {using}")
+        parts.append(" WHERE ")
+        parts.extend(self._required_where(where, vars, "delete"))
+        result = await self._execute(parts, write=True)
+        return int(result.rowcount)
+
+    @staticmethod
+    def _required_where(where: Any, vars: Mapping[str, Any] | None, what: str) -> list[Part]:
+        if where is None or where == "" or where == {}:
+            raise ValueError(f"{what}() without a where condition; pass where='1=1' for every row")
+        return _where_parts(where, vars)
+
+    # ------------------------------------------------------------------ transactions
+    def transaction(self) -> Transaction:
+        """``async with db.transaction():`` -- commit at the end, roll back on an exception."""
+        return Transaction(self)
+
+
+class Transaction:
+    """A transaction (or, nested, a savepoint) of a :class:`DB` in the current task."""
+
+    def __init__(self, db: DB) -> None:
+        self.db = db
+        self._conn: AsyncConnection | None = None
+        self._owned = False
+        self._trans: AsyncTransaction | None = None
+        self._token: Token[AsyncConnection | None] | None = None
+
+    async def __aenter__(self) -> Transaction:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, typ: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._trans is None:
+            return
+        if typ is None:
+            try:
+                await self.commit()
+            except BaseException:
+                await run_to_completion(self._finish(commit=False))
+                raise
+        else:
+            await run_to_completion(self._finish(commit=False))
+
+    async def start(self) -> Transaction:
+        outer = self.db._tx.get()
+        if outer is not None:
+            self._conn = outer
+            self._trans = await outer.begin_nested()
+        else:
+            conn = await self.db.engine.connect()
+            try:
+                self._trans = await conn.begin()
+            except BaseException:
+                await run_to_completion(conn.close())
+                raise
+            self._conn, self._owned = conn, True
+            self._token = self.db._tx.set(conn)
+        return self
+
+    async def commit(self) -> None:
+        """Commit now (the block's end does nothing more)."""
+        await run_to_completion(self._finish(commit=True))
+
+    async def rollback(self) -> None:
+        """Roll back now (the block's end does nothing more)."""
+        await run_to_completion(self._finish(commit=False))
+
+    async def _finish(self, *, commit: bool) -> None:
+        trans, self._trans = self._trans, None
+        conn = self._conn
+        try:
+            if trans is not None and trans.is_active:
+                if commit:
+                    await trans.commit()
+                else:
+                    await trans.rollback()
+        except BaseException:
+            if conn is not None and self._owned:
+                with contextlib.suppress(Exception):
+                    await conn.invalidate()
+            raise
+        finally:
+            if self._owned and conn is not None:
+                if self._token is not None:
+                    with contextlib.suppress(ValueError):
+                        self.db._tx.reset(self._token)
+                    self._token = None
+                self._owned = False
+                with contextlib.suppress(Exception):
+                    await conn.close()
+
+
+def database(
+    url: str | URL | None = None,
+    *,
+    dburl: str | URL | None = None,
+    connection: str | None = None,
+    dbn: str | None = None,
+    db: str | None = None,
+    user: str | None = None,
+    pw: str | None = None,
+    host: str | None = None,
+    port: int | None = None,
+    **options: Any,
+) -> DB:
+    """A :class:`DB` (not awaited; nothing connects until the first query).
+
+    Give one of: ``url`` (a SQLAlchemy asyncio URL), web.py's ``dbn``/``db``/``user``/``pw``/
+    ``host``/``port``, or ``connection`` (the master of a ``DATABASE_CONNECTION`` entry).
+    Extra keywords are engine options, over ``SQLALCHEMY_CONFIGURATION``.
+    """
+    url = url if url is not None else dburl
+    if connection is not None:
+        if url is not None or dbn is not None:
+            raise TypeError("database(): give either connection= or a url/dbn, not both")
+        return DB(connection=connection)
+    if url is None:
+        if not dbn:
+            raise ImproperlyConfigured("basedb.database() needs url=..., dbn=... or connection=...")
+        driver = DBN_DRIVERS.get(dbn, dbn)
+        url = URL.create(
+            driver,
+            username=user or None,
+            password=pw or None,
+            host=host or None,
+            port=int(port) if port else None,
+            database=db or None,
+        )
+    where = "basedb.database()"
+    async_ = async_url(url, where)
+    config = dict(settings.SQLALCHEMY_CONFIGURATION or {})
+    config.update(options)
+    return DB(EngineSpec(async_, engine_options(async_, config, where)))
