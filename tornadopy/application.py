@@ -292,10 +292,11 @@ class Application(tornado.web.Application):
 
 
 async def close_services() -> None:
-    """Close cache clients and database engines of the running loop (if those modules are used)."""
+    """Close cache clients, database engines and the thread pool (where those modules are used)."""
     for module_name, func_name in (
         ("tornadopy.cache", "close_all"),
         ("tornadopy.db.dbalchemy", "dispose_all"),
+        ("tornadopy.decorators.async_execute", "ashutdown_executor"),
     ):
         module = sys.modules.get(module_name)
         func = getattr(module, func_name, None) if module is not None else None

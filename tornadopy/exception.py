@@ -9,6 +9,9 @@ Every error tornadopy raises on purpose derives from :class:`TornadopyError`:
   answer. Uncaught, it becomes a **503** response (``http_status``); the log line says which
   service. :class:`tornadopy.cache.CacheError` derives from it.
 
+Elsewhere: :class:`tornadopy.template.TemplateNotFound` (also a ``FileNotFoundError``),
+:class:`tornadopy.cache.InvalidCacheKey` (also a ``ValueError``).
+
 Exceptions may carry an ``http_status`` attribute: the handler's error path uses it instead of
 500 when such an exception escapes a handler (client text stays generic, operator text goes to
 the log).

@@ -115,6 +115,7 @@ LOGGING = (
         "when": "midnight",
         "interval": 1,
         "filename": "access.log",
+        "formatter": "%(message)s",  # the access line carries its own timestamp
     },
 )
 
@@ -124,7 +125,7 @@ TEMPLATE_CONFIG = {
     "filesystem_checks": True,
     "cache_directory": "../_tmpl_cache",
     "collection_size": 50,
-    "cache_size": 0,
+    "cache_size": 400,  # jinja2 templates kept compiled in memory (the seed's 0 recompiles each time)
     "format_exceptions": False,
     "autoescape": False,
 }

@@ -95,6 +95,14 @@ class WebHandler(tornado.web.RequestHandler):
         """Called after the ``process_endcall`` hooks, once the response is sent; may be async."""
         return None
 
+    def get_template_path(self) -> str | None:
+        # Tornado caches loaders process-wide by template path; with an engine loader in the
+        # application settings, key the cache by that loader too so two applications with the
+        # same path but different TEMPLATE_CONFIG never share a loader.
+        path = super().get_template_path()
+        loader = self.application.settings.get("template_loader")
+        return path if loader is None else f"{path}#loader-{id(loader)}"
+
     # ------------------------------------------------------------------ prepare
     def prepare(self) -> Awaitable[None] | None:  # type: ignore[override]
         if self._tp_mw.request or self._tp_custom_prepare:
@@ -258,6 +266,9 @@ class WebHandler(tornado.web.RequestHandler):
             return self._tp_future  # a response is already on its way
         if self._tp_exc_future is not None and not self._tp_exc_future.done():
             return self._tp_exc_future  # process_exception hooks are deciding
+        exc_info = kwargs.get("exc_info")
+        if status_code == 500 and exc_info is not None:
+            status_code = _status_of(exc_info[1])  # e.g. ServiceUnavailable -> 503
         super().send_error(status_code, **kwargs)
         return self._tp_future
 

@@ -82,6 +82,8 @@ class Server:
         self.exit_code = 0
         self._stop: asyncio.Event | None = None
         self._parsed = False
+        #: 0..N-1 in a worker forked by --processes, else None
+        self.task_id: int | None = None
 
     # ------------------------------------------------------------------ seed API
     def parse_command(self, args: list[str] | None = None, final: bool = True) -> None:
@@ -178,21 +180,60 @@ class Server:
         return self.exit_code
 
     def _fork(self, processes: int) -> None:
-        from tornado.process import fork_processes
+        """Fork ``processes`` workers (0 = one per CPU) sharing the bound sockets.
 
-        parent = os.getpid()
+        Returns in each child. The parent never returns: it forwards SIGTERM/SIGINT to its
+        children, restarts a child that dies abnormally, and exits 0 once all exited normally.
+        """
+        count = processes or os.cpu_count() or 1
+        children: dict[int, int] = {}
+        stopping = False
 
         def forward(signum: int, frame: Any) -> None:
-            if os.getpid() == parent:
-                signal.signal(signal.SIGTERM, signal.SIG_IGN)
-                os.killpg(0, signal.SIGTERM)
+            nonlocal stopping
+            stopping = True
+            for pid in list(children):
+                try:
+                    os.kill(pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+
+        def spawn(task_id: int) -> bool:
+            pid = os.fork()
+            if pid == 0:
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
+                self.task_id = task_id
+                return True
+            children[pid] = task_id
+            return False
 
         signal.signal(signal.SIGTERM, forward)
         signal.signal(signal.SIGINT, forward)
-        fork_processes(processes or None, max_restarts=100)
-        # child: default signal dispositions; the loop installs its own handlers
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        for task_id in range(count):
+            if spawn(task_id):
+                return
+        print(f"tornadopy: started {count} worker processes (parent pid {os.getpid()})", flush=True)
+        restarts = 0
+        while children:
+            try:
+                pid, status = os.wait()
+            except ChildProcessError:
+                break
+            task_id = children.pop(pid, None)
+            if task_id is None:
+                continue
+            code = os.waitstatus_to_exitcode(status)
+            if code != 0 and not stopping and restarts < 100:
+                restarts += 1
+                print(f"tornadopy: worker {task_id} (pid {pid}) exited with {code}; restarting", file=sys.stderr, flush=True)
+                if spawn(task_id):
+                    return
+            elif code != 0:
+                self.exit_code = self.exit_code or 1
+        for sock in self.sockets:
+            sock.close()
+        sys.exit(self.exit_code)
 
     def _print_summary(self) -> None:
         app = self.application

@@ -1,0 +1,15 @@
+"""Run the helloworld example: ``python examples/helloworld/runserver.py`` (then open the URL).
+
+Options: --port=8000 --address=127.0.0.1 --settings=settings.setting --processes=1
+"""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+os.environ.setdefault("tornadopy_APP_SETTINGS", "settings.setting")
+
+from tornadopy.webserver import run  # noqa: E402
+
+if __name__ == "__main__":
+    run()

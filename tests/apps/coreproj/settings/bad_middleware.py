@@ -1,0 +1,7 @@
+DEBUG = False
+INSTALLED_APPS = ("coreproj.shop",)
+MIDDLEWARE_CLASSES = ("coreproj.nowhere.Middleware",)
+SESSION = {"secret_key": "a-real-session-secret-0123456789"}
+TOKEN = {"secret_key": "a-real-token-secret-0123456789"}
+TORNADO_CONF = {"cookie_secret": "a-real-cookie-secret-0123456789"}
+LOGGING = ()

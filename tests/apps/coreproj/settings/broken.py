@@ -1,0 +1,2 @@
+DEBUG = True
+raise RuntimeError("settings exploded")

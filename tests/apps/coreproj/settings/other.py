@@ -1,0 +1,3 @@
+DEBUG = True
+INSTALLED_APPS = ("coreproj.shop",)
+MARKER = "other"

@@ -1,0 +1,4 @@
+DEBUG = False
+INSTALLED_APPS = ("coreproj.shop",)
+TOKEN = {"secret_key": "a-real-token-secret-0123456789"}
+TORNADO_CONF = {"cookie_secret": "a-real-cookie-secret-0123456789"}

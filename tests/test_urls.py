@@ -1,0 +1,80 @@
+"""URLs (SPEC §3): both call styles, include, _url_kwargs isolation, unique names, reverse_url."""
+
+import json
+
+import pytest
+
+from tornadopy import Url, include, route
+from tornadopy.application import Application, load_app_urls
+from tornadopy.conf import override_settings
+from tornadopy.exception import ImproperlyConfigured
+from tornadopy.testing import serve
+from tornadopy.urls import join_path, resolve_urls
+
+
+def app():
+    with override_settings(INSTALLED_APPS=("coreproj.shop",), MIDDLEWARE_CLASSES=()):
+        return Application()
+
+
+def test_keyword_and_positional_styles_build_the_same_spec():
+    u = Url("pkg.handlers", a=1)
+    kw = u(name="N", pattern=r"/x", handler="mod.H", kwargs={"b": 2})
+    pos = u(r"/x", "mod.H", {"b": 2}, "N")
+    assert kw == pos
+    assert kw.handler_path == "pkg.handlers.mod.H"
+    assert kw.kwargs == {"a": 1, "b": 2}
+
+
+@pytest.mark.parametrize("prefix,pattern,expected", [
+    ("/", "photo/upload/?", "/photo/upload/?"),
+    ("/blog/", "/list", "/blog/list"),
+    ("/blog", "list", "/blog/list"),
+    ("", "/x", "/x"),
+    ("/a", "^/b$", "^/a/b$"),
+])
+def test_include_joins_with_exactly_one_slash(prefix, pattern, expected):
+    assert join_path(prefix, pattern) == expected
+
+
+def test_include_by_dotted_path_keeps_names():
+    specs = include("/sub/", "coreproj.shop.suburls.URLS")
+    assert [(s.pattern, s.name) for s in specs] == [("/sub/item/(\\d+)", "SubItem")]
+
+
+def test_duplicate_route_names_are_a_startup_error():
+    u = Url()
+    with pytest.raises(ImproperlyConfigured, match="route name 'Dup' is used twice"):
+        resolve_urls(route(u("/a", object, name="Dup"), u("/b", object, name="Dup")))
+
+
+def test_unresolvable_handler_names_it():
+    with pytest.raises(ImproperlyConfigured, match="pkg.nowhere.Handler"):
+        resolve_urls(route(Url("pkg")("/a", "nowhere.Handler")))
+
+
+def test_missing_app_is_an_error_naming_it():
+    with pytest.raises(ImproperlyConfigured, match="'no_such_app'"):
+        load_app_urls(["no_such_app"])
+
+
+async def test_url_kwargs_per_instance_route_kwargs_win_and_nothing_leaks():
+    async with serve(app()) as client:
+        a = json.loads((await client.get("/kw/a")).body)
+        b = json.loads((await client.get("/kw/b")).body)
+        a2 = json.loads((await client.get("/kw/a")).body)
+    assert a == {"shared": "url", "both": "routeA", "touched": True}
+    assert b == {"shared": "url", "both": "url", "own": "b", "touched": True}
+    assert a2 == a  # "touched" set by the earlier request did not persist, "own" did not leak
+
+
+async def test_reverse_url_and_included_routes():
+    async with serve(app()) as client:
+        assert (await client.get("/item/42")).body == b"/item/42"
+        assert (await client.get("/sub/item/7")).body == b"/item/7"
+
+
+async def test_plain_tornado_handler_route_still_works():
+    async with serve(app()) as client:
+        resp = await client.get("/plain")
+    assert resp.code == 200 and resp.body == b"plain tornado"
