@@ -3,13 +3,15 @@
 import json
 
 import pytest
-from hypothesis import given, settings as hsettings, strategies as st
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
+from tornadopy import Url, route
 from tornadopy.application import Application
 from tornadopy.conf import override_settings
 from tornadopy.exception import ServiceUnavailable
 from tornadopy.handler import ApiHandler, WebHandler, valid_jsonp_callback
-from tornadopy import Url, route
 from tornadopy.testing import serve
 
 
@@ -42,11 +44,14 @@ async def test_api_jsonp_chosen_by_accept_header():
     assert resp.body.startswith(b"/**/cb(")
 
 
-@pytest.mark.parametrize("callback", ["alert(1)//", "a;b", "<script>", "", "1abc", "a..b",
-                                      "function", "x" * 300, "a b", "a\u2028b"])
+@pytest.mark.parametrize(
+    "callback",
+    ["alert(1)//", "a;b", "<script>", "", "1abc", "a..b", "function", "x" * 300, "a b", "a\u2028b"],
+)
 async def test_api_jsonp_hostile_callback_is_400(callback):
     async with serve(app()) as client:
         from urllib.parse import quote
+
         resp = await client.get(f"/api?format=jsonp&callback={quote(callback)}")
     assert resp.code == 400
     assert json.loads(resp.body)["code"] == 400
@@ -129,4 +134,7 @@ async def test_service_unavailable_becomes_503_with_a_generic_body():
         page = await client.get("/down")
         api = await client.get("/down-api")
     assert page.code == 503 and b"did not answer" not in page.body
-    assert api.code == 503 and json.loads(api.body) == {"code": 503, "message": "Service Unavailable"}
+    assert api.code == 503 and json.loads(api.body) == {
+        "code": 503,
+        "message": "Service Unavailable",
+    }

@@ -46,8 +46,12 @@ MODULES = "tornadopy.httpmodule.httpmodule.HttpModuleMiddleware"
 
 def build(middlewares=None, common=("recorder.CM1", "recorder.CM2"), route_modules=None, **conf):
     if middlewares is None:
-        middlewares = [recorder.make_middleware("A"), recorder.make_middleware("B"), MODULES,
-                       recorder.make_middleware("C")]
+        middlewares = [
+            recorder.make_middleware("A"),
+            recorder.make_middleware("B"),
+            MODULES,
+            recorder.make_middleware("C"),
+        ]
     if route_modules is None:
         route_modules = {"^/r/": ["recorder.RM1", "recorder.RM2"]}
     with override_settings(
@@ -64,13 +68,36 @@ def _reset():
     recorder.BEHAVIOUR.clear()
 
 
-REQUEST = ["A.call", "B.call", "C.call", "A.request", "B.request",
-           "CM1.begin_request", "CM2.begin_request", "RM1.begin_request", "RM2.begin_request",
-           "C.request"]
-RESPONSE = ["C.response", "CM1.begin_response", "CM2.begin_response", "RM1.begin_response",
-            "RM2.begin_response", "B.response", "A.response"]
-END = ["C.endcall", "CM1.complete_response", "CM2.complete_response", "RM1.complete_response",
-       "RM2.complete_response", "B.endcall", "A.endcall"]
+REQUEST = [
+    "A.call",
+    "B.call",
+    "C.call",
+    "A.request",
+    "B.request",
+    "CM1.begin_request",
+    "CM2.begin_request",
+    "RM1.begin_request",
+    "RM2.begin_request",
+    "C.request",
+]
+RESPONSE = [
+    "C.response",
+    "CM1.begin_response",
+    "CM2.begin_response",
+    "RM1.begin_response",
+    "RM2.begin_response",
+    "B.response",
+    "A.response",
+]
+END = [
+    "C.endcall",
+    "CM1.complete_response",
+    "CM2.complete_response",
+    "RM1.complete_response",
+    "RM2.complete_response",
+    "B.endcall",
+    "A.endcall",
+]
 
 
 async def wait_for_log(entry, timeout=2.0):
@@ -118,14 +145,22 @@ async def test_finish_awaited():
     assert LOG == REQUEST + ["get"] + RESPONSE + END + ["after-finish"]
 
 
-@pytest.mark.parametrize("path,title", [("/r/render-await", "awaited"), ("/r/render-noawait", "plain")])
+@pytest.mark.parametrize(
+    "path,title", [("/r/render-await", "awaited"), ("/r/render-noawait", "plain")]
+)
 async def test_render_with_and_without_await(path, title):
     recorder.BEHAVIOUR[("C", "render")] = "sleep"
     resp = await fetch(path)
     assert resp.body.strip() == f"<h1>{title}</h1>".encode()
-    render = [f"C.render:page.html:['title']", "CM1.begin_render", "CM2.begin_render",
-              "RM1.begin_render", "RM2.begin_render", "B.render:page.html:['title']",
-              "A.render:page.html:['title']"]
+    render = [
+        "C.render:page.html:['title']",
+        "CM1.begin_render",
+        "CM2.begin_render",
+        "RM1.begin_render",
+        "RM2.begin_render",
+        "B.render:page.html:['title']",
+        "A.render:page.html:['title']",
+    ]
     tail = ["after-render"] if path.endswith("render-await") else []
     assert LOG == REQUEST + ["get"] + render + RESPONSE + END + tail
 
@@ -156,15 +191,23 @@ async def test_uncaught_exception_without_process_exception_is_a_plain_500():
 
 
 def exc_build():
-    return build([recorder.make_middleware("A", ("call", "request", "response", "endcall", "exception")),
-                  recorder.make_middleware("B", ("call", "request", "response", "endcall", "exception")),
-                  MODULES, recorder.make_middleware("C")])
+    return build(
+        [
+            recorder.make_middleware("A", ("call", "request", "response", "endcall", "exception")),
+            recorder.make_middleware("B", ("call", "request", "response", "endcall", "exception")),
+            MODULES,
+            recorder.make_middleware("C"),
+        ]
+    )
 
 
 async def test_uncaught_exception_goes_to_process_exception_in_reverse_order():
     resp = await fetch("/r/boom", app=exc_build())
     assert resp.code == 500
-    assert LOG == REQUEST + ["get", "B.exception:ValueError", "A.exception:ValueError"] + RESPONSE + END
+    assert (
+        LOG
+        == REQUEST + ["get", "B.exception:ValueError", "A.exception:ValueError"] + RESPONSE + END
+    )
 
 
 async def test_process_exception_may_send_its_own_response():
@@ -193,14 +236,16 @@ async def test_a_hook_that_raises_gives_a_500_and_end_hooks_still_run(phase):
     if phase == "response":
         assert "A.response" not in LOG
     log = [e for e in LOG if e != "after-render"]
-    assert log[-len(END):] == END
+    assert log[-len(END) :] == END
     assert LOG.count("A.endcall") == 1
     assert LOG.count("C.response") == 1
 
 
 async def test_a_raising_endcall_hook_is_only_logged(caplog):
     recorder.BEHAVIOUR[("C", "response")] = "chunk"
-    app = build([recorder.make_middleware("A"), _RaisingEnd(), recorder.make_middleware("C")], common=())
+    app = build(
+        [recorder.make_middleware("A"), _RaisingEnd(), recorder.make_middleware("C")], common=()
+    )
     async with serve(app) as client:
         resp = await client.get("/r/sync")
         await wait_for_log("X.endcall")
@@ -240,12 +285,26 @@ async def test_truthy_module_return_stops_only_the_remaining_modules():
     assert LOG == expected + ["get"] + RESPONSE + END
 
 
-@pytest.mark.parametrize("phase,expected", [
-    ("call", ["A.call", "B.call", "get"]),
-    ("request", ["A.call", "B.call", "C.call", "A.request", "B.request", "get"]),
-    ("response", REQUEST + ["get", "C.response", "CM1.begin_response", "CM2.begin_response",
-                            "RM1.begin_response", "RM2.begin_response", "B.response"]),
-])
+@pytest.mark.parametrize(
+    "phase,expected",
+    [
+        ("call", ["A.call", "B.call", "get"]),
+        ("request", ["A.call", "B.call", "C.call", "A.request", "B.request", "get"]),
+        (
+            "response",
+            REQUEST
+            + [
+                "get",
+                "C.response",
+                "CM1.begin_response",
+                "CM2.begin_response",
+                "RM1.begin_response",
+                "RM2.begin_response",
+                "B.response",
+            ],
+        ),
+    ],
+)
 async def test_clear_drops_every_remaining_hook(phase, expected):
     recorder.BEHAVIOUR[("B", phase)] = "clear"
     app = build()
@@ -268,14 +327,26 @@ async def test_process_call_http_error_answers_at_once():
     resp = await fetch("/r/sync")
     assert resp.code == 403
     assert "B.call" not in LOG and "get" not in LOG
-    assert LOG[-len(["A.response", "A.endcall"]):] == ["A.response", "A.endcall"] or "A.endcall" in LOG
+    assert (
+        LOG[-len(["A.response", "A.endcall"]) :] == ["A.response", "A.endcall"]
+        or "A.endcall" in LOG
+    )
 
 
 async def test_process_call_runs_for_unknown_urls_and_modules_do_not():
     resp = await fetch("/nowhere")
     assert resp.code == 404
-    assert LOG == ["A.call", "B.call", "C.call", "C.response", "B.response", "A.response",
-                   "C.endcall", "B.endcall", "A.endcall"]
+    assert LOG == [
+        "A.call",
+        "B.call",
+        "C.call",
+        "C.response",
+        "B.response",
+        "A.response",
+        "C.endcall",
+        "B.endcall",
+        "A.endcall",
+    ]
 
 
 async def test_process_response_rewrites_chunks_and_may_write():
@@ -341,8 +412,14 @@ async def test_init_and_shutdown_order():
 
 # ---------------------------------------------------------------------- HTTP module configuration
 
+
 async def test_route_modules_by_name_and_not_all():
-    app = build(route_modules={"SyncRoute": ["!recorder.CM1", "recorder.RM2"], "Plain": ["!all", "recorder.RM1"]})
+    app = build(
+        route_modules={
+            "SyncRoute": ["!recorder.CM1", "recorder.RM2"],
+            "Plain": ["!all", "recorder.RM1"],
+        }
+    )
     async with serve(app) as client:
         await client.get("/r/sync")
         await wait_for_log("A.endcall")
@@ -372,7 +449,9 @@ def test_unknown_middleware_path_is_a_startup_error():
 
 async def test_module_chain_is_computed_once_per_route_and_regex_set():
     app = build()
-    mw = app.middleware.find(__import__("tornadopy.httpmodule.httpmodule", fromlist=["x"]).HttpModuleMiddleware)
+    mw = app.middleware.find(
+        __import__("tornadopy.httpmodule.httpmodule", fromlist=["x"]).HttpModuleMiddleware
+    )
     async with serve(app) as client:
         for _ in range(3):
             await client.get("/r/sync")

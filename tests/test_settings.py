@@ -63,12 +63,33 @@ def test_missing_setting_names_it():
 
 
 def test_every_seed_setting_exists():
-    for name in ("DEBUG", "XHEADERS", "TORNADO_CONF", "MIDDLEWARE_CLASSES", "INSTALLED_APPS",
-                 "COMMON_MODULES", "ROUTE_MODULES", "CACHES", "TRANSLATIONS", "TRANSLATIONS_CONF",
-                 "WHITELIST", "LOGGING_DIR", "LOGGING", "IPV4_ONLY", "SESSION", "TOKEN",
-                 "TEMPLATE_CONFIG", "DATABASE_CONNECTION", "PING_DB", "PING_CONN_COUNT",
-                 "SQLALCHEMY_CONFIGURATION", "THREADS_NUM", "EVENT_LOOP", "PROCESSES",
-                 "SHUTDOWN_TIMEOUT"):
+    for name in (
+        "DEBUG",
+        "XHEADERS",
+        "TORNADO_CONF",
+        "MIDDLEWARE_CLASSES",
+        "INSTALLED_APPS",
+        "COMMON_MODULES",
+        "ROUTE_MODULES",
+        "CACHES",
+        "TRANSLATIONS",
+        "TRANSLATIONS_CONF",
+        "WHITELIST",
+        "LOGGING_DIR",
+        "LOGGING",
+        "IPV4_ONLY",
+        "SESSION",
+        "TOKEN",
+        "TEMPLATE_CONFIG",
+        "DATABASE_CONNECTION",
+        "PING_DB",
+        "PING_CONN_COUNT",
+        "SQLALCHEMY_CONFIGURATION",
+        "THREADS_NUM",
+        "EVENT_LOOP",
+        "PROCESSES",
+        "SHUTDOWN_TIMEOUT",
+    ):
         assert name in settings, name
 
 
@@ -79,11 +100,16 @@ def test_override_settings_restores():
     assert settings.DEBUG is False
 
 
-@pytest.mark.parametrize("setting,key", [("SESSION", "secret_key"), ("TOKEN", "secret_key"),
-                                         ("TORNADO_CONF", "cookie_secret")])
+@pytest.mark.parametrize(
+    "setting,key",
+    [("SESSION", "secret_key"), ("TOKEN", "secret_key"), ("TORNADO_CONF", "cookie_secret")],
+)
 def test_refuses_shipped_secret_without_debug(setting, key):
-    ok = {"SESSION": {"secret_key": "s" * 32}, "TOKEN": {"secret_key": "t" * 32},
-          "TORNADO_CONF": {"cookie_secret": "c" * 32}}
+    ok = {
+        "SESSION": {"secret_key": "s" * 32},
+        "TOKEN": {"secret_key": "t" * 32},
+        "TORNADO_CONF": {"cookie_secret": "c" * 32},
+    }
     ok.pop(setting)
     settings.configure(None, DEBUG=False, **ok)
     with pytest.raises(ImproperlyConfigured) as info:
@@ -92,8 +118,13 @@ def test_refuses_shipped_secret_without_debug(setting, key):
 
 
 def test_refuses_empty_secret_and_accepts_real_ones():
-    settings.configure(None, DEBUG=False, SESSION={"secret_key": ""}, TOKEN={"secret_key": "t" * 32},
-                       TORNADO_CONF={"cookie_secret": "c" * 32})
+    settings.configure(
+        None,
+        DEBUG=False,
+        SESSION={"secret_key": ""},
+        TOKEN={"secret_key": "t" * 32},
+        TORNADO_CONF={"cookie_secret": "c" * 32},
+    )
     with pytest.raises(ImproperlyConfigured, match=r"SESSION\['secret_key'\] is empty"):
         check_settings()
     settings.configure("coreproj.settings.prod_ok")
@@ -107,18 +138,35 @@ def run_server(*args, timeout=20, env=None):
     environ.pop(ENVIRONMENT_VARIABLE, None)
     environ.update(env or {})
     code = "from tornadopy.webserver import run; run()"
-    return subprocess.run([sys.executable, "-c", code, "--port=0", *args], capture_output=True,
-                          text=True, timeout=timeout, env=environ)
+    return subprocess.run(
+        [sys.executable, "-c", code, "--port=0", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=environ,
+    )
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--settings=coreproj.settings.nowhere"], "settings module 'coreproj.settings.nowhere'"),
-    (["--settings=coreproj.settings.broken"], "failed to import: RuntimeError: settings exploded"),
-    (["--settings=coreproj.settings.prod_default_secret"], "SESSION['secret_key'] is still the shipped default"),
-    (["--settings=coreproj.settings.no_urls_app"], "app 'coreproj.noturls' has no urls.py"),
-    (["--settings=coreproj.settings.bad_handler"], "coreproj.badurls.handlers.missing.Handler"),
-    (["--settings=coreproj.settings.bad_middleware"], "MIDDLEWARE_CLASSES names 'coreproj.nowhere.Middleware'"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--settings=coreproj.settings.nowhere"], "settings module 'coreproj.settings.nowhere'"),
+        (
+            ["--settings=coreproj.settings.broken"],
+            "failed to import: RuntimeError: settings exploded",
+        ),
+        (
+            ["--settings=coreproj.settings.prod_default_secret"],
+            "SESSION['secret_key'] is still the shipped default",
+        ),
+        (["--settings=coreproj.settings.no_urls_app"], "app 'coreproj.noturls' has no urls.py"),
+        (["--settings=coreproj.settings.bad_handler"], "coreproj.badurls.handlers.missing.Handler"),
+        (
+            ["--settings=coreproj.settings.bad_middleware"],
+            "MIDDLEWARE_CLASSES names 'coreproj.nowhere.Middleware'",
+        ),
+    ],
+)
 def test_bad_configuration_is_one_line_and_nonzero_exit(args, message):
     result = run_server(*args)
     assert result.returncode != 0

@@ -26,13 +26,16 @@ def test_keyword_and_positional_styles_build_the_same_spec():
     assert kw.kwargs == {"a": 1, "b": 2}
 
 
-@pytest.mark.parametrize("prefix,pattern,expected", [
-    ("/", "photo/upload/?", "/photo/upload/?"),
-    ("/blog/", "/list", "/blog/list"),
-    ("/blog", "list", "/blog/list"),
-    ("", "/x", "/x"),
-    ("/a", "^/b$", "^/a/b$"),
-])
+@pytest.mark.parametrize(
+    "prefix,pattern,expected",
+    [
+        ("/", "photo/upload/?", "/photo/upload/?"),
+        ("/blog/", "/list", "/blog/list"),
+        ("/blog", "list", "/blog/list"),
+        ("", "/x", "/x"),
+        ("/a", "^/b$", "^/a/b$"),
+    ],
+)
 def test_include_joins_with_exactly_one_slash(prefix, pattern, expected):
     assert join_path(prefix, pattern) == expected
 

@@ -26,13 +26,18 @@ def free_port():
         return s.getsockname()[1]
 
 
-def start(*args, settings="coreproj.settings.prod_ok", code="from tornadopy.webserver import run; run()"):
+def start(
+    *args, settings="coreproj.settings.prod_ok", code="from tornadopy.webserver import run; run()"
+):
     port = free_port()
     env = dict(os.environ, PYTHONPATH=APPS + os.pathsep + os.environ.get("PYTHONPATH", ""))
     env.pop(ENVIRONMENT_VARIABLE, None)
     proc = subprocess.Popen(
         [sys.executable, "-c", code, f"--port={port}", f"--settings={settings}", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
@@ -41,7 +46,7 @@ def start(*args, settings="coreproj.settings.prod_ok", code="from tornadopy.webs
             return proc, port
         except OSError:
             if proc.poll() is not None:
-                raise AssertionError(f"server exited: {proc.communicate()}")
+                raise AssertionError(f"server exited: {proc.communicate()}") from None
             time.sleep(0.05)
     proc.kill()
     raise AssertionError("server did not start")
@@ -75,7 +80,9 @@ async def test_processes_flag_forks_workers_that_share_the_socket():
         for _ in range(20):
             resp = await client.fetch(f"http://127.0.0.1:{port}/plain", raise_error=False)
             assert resp.code == 200
-        children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+        children = subprocess.run(
+            ["pgrep", "-P", str(proc.pid)], capture_output=True, text=True
+        ).stdout.split()
         assert len(children) == 2
         client.close()
     finally:
@@ -101,20 +108,34 @@ def test_user_defines_before_parse_command_work():
         "s = Server(); s.parse_command(); print('flavour=' + options.flavour)\n"
     )
     env = dict(os.environ, PYTHONPATH=APPS)
-    out = subprocess.run([sys.executable, "-c", code, "--flavour=mint",
-                          "--settings=coreproj.settings.base", "--disable_log"],
-                         capture_output=True, text=True, env=env, timeout=20)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            code,
+            "--flavour=mint",
+            "--settings=coreproj.settings.base",
+            "--disable_log",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=20,
+    )
     assert "flavour=mint" in out.stdout, out.stderr
 
 
 def test_load_application_refuses_non_applications():
     import tornado.web
+
     server = Server()
     with pytest.raises(ImproperlyConfigured, match="tornado.web.Application"):
         server.load_application(tornado.web.Application)
     with pytest.raises(ImproperlyConfigured, match="instance or subclass"):
         server.load_application("app")
     with override_settings(INSTALLED_APPS=()):
+
         class MyApp(Application):
             pass
+
         assert isinstance(server.load_application(MyApp), MyApp)

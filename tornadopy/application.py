@@ -82,7 +82,7 @@ def _follow_uri(request: httputil.HTTPServerRequest, path_changed: bool) -> None
 class _RequestDelegate(httputil.HTTPMessageDelegate):
     """Builds the request, runs ``process_call`` hooks, then routes (replaces Tornado's own)."""
 
-    __slots__ = ("app", "server_conn", "request_conn", "delegate", "request", "body_done")
+    __slots__ = ("app", "body_done", "delegate", "request", "request_conn", "server_conn")
 
     def __init__(self, app: Application, server_conn: object, request_conn: Any) -> None:
         self.app = app
@@ -111,7 +111,9 @@ class _RequestDelegate(httputil.HTTPMessageDelegate):
         self.delegate = app.find_handler(request)
         return self.delegate.headers_received(start_line, headers)
 
-    async def _call(self, request: httputil.HTTPServerRequest, start_line: Any, headers: Any) -> None:
+    async def _call(
+        self, request: httputil.HTTPServerRequest, start_line: Any, headers: Any
+    ) -> None:
         app = self.app
         clear = request._tp_clear = Clear()  # type: ignore[attr-defined]
         path, uri = request.path, request.uri
@@ -124,7 +126,12 @@ class _RequestDelegate(httputil.HTTPMessageDelegate):
                 request, ErrorHandler, {"status_code": exc.status_code}
             )
         except Exception:
-            app_log.error("Uncaught exception in process_call %s %s", request.method, request.uri, exc_info=True)
+            app_log.error(
+                "Uncaught exception in process_call %s %s",
+                request.method,
+                request.uri,
+                exc_info=True,
+            )
             self.delegate = app.get_handler_delegate(request, ErrorHandler, {"status_code": 500})
         else:
             self.delegate = app.find_handler(request)
@@ -180,9 +187,7 @@ class Application(tornado.web.Application):
         self._drained: asyncio.Event | None = None
         self.accepting = True
         self.started = False
-        super().__init__(
-            [r["spec"] for r in self.route_table], default_host, transforms, **conf
-        )
+        super().__init__([r["spec"] for r in self.route_table], default_host, transforms, **conf)
 
     # ------------------------------------------------------------------ construction
     @staticmethod
@@ -220,7 +225,13 @@ class Application(tornado.web.Application):
                 urlspec = URLSpec(*spec)
                 name, handler, path = urlspec.name, urlspec.target, repr(urlspec.target)
             table.append(
-                {"pattern": urlspec.regex.pattern, "name": name, "handler": handler, "path": path, "spec": urlspec}
+                {
+                    "pattern": urlspec.regex.pattern,
+                    "name": name,
+                    "handler": handler,
+                    "path": path,
+                    "spec": urlspec,
+                }
             )
         return table
 
@@ -271,7 +282,9 @@ class Application(tornado.web.Application):
             await asyncio.wait_for(self._drained.wait(), timeout)
             return True
         except TimeoutError:
-            logger.warning("shutdown: %d request(s) still in flight after %ss", self._inflight, timeout)
+            logger.warning(
+                "shutdown: %d request(s) still in flight after %ss", self._inflight, timeout
+            )
             return False
 
     async def shutdown(self) -> None:

@@ -35,7 +35,9 @@ class AttrDict(dict):
         try:
             return self[name]
         except KeyError:
-            raise AttributeError(f"no key {name!r} in this setting (keys: {sorted(self)})") from None
+            raise AttributeError(
+                f"no key {name!r} in this setting (keys: {sorted(self)})"
+            ) from None
 
     def __setattr__(self, name: str, value: Any) -> None:
         self[name] = value
@@ -180,7 +182,7 @@ class LazySettings:
 settings = LazySettings()
 
 
-class override_settings(contextlib.ContextDecorator):  # noqa: N801 - Django's spelling
+class override_settings(contextlib.ContextDecorator):
     """Change settings for a block, a test function or a coroutine test::
 
         with override_settings(DEBUG=True, SESSION={'expires': 60}):

@@ -73,9 +73,7 @@ class WebHandler(tornado.web.RequestHandler):
         cls._tp_custom_prepare = cls.on_prepare is not WebHandler.on_prepare
         cls._tp_custom_complete = cls.complete_finish is not WebHandler.complete_finish
 
-    def __init__(
-        self, application: tornado.web.Application, request: Any, **kwargs: Any
-    ) -> None:
+    def __init__(self, application: tornado.web.Application, request: Any, **kwargs: Any) -> None:
         self.route_name = kwargs.pop(ROUTE_NAME_KEY, None)
         #: Url() kwargs merged with the route's kwargs; this handler's own dict.
         self._url_kwargs: dict[str, Any] = kwargs
@@ -181,7 +179,7 @@ class WebHandler(tornado.web.RequestHandler):
             tornado.web.RequestHandler.finish(self)
         except Exception:
             app_log.error("Error finishing %s", self._request_summary(), exc_info=True)
-            if not self._tp_sent:
+            if not self._tp_sent and self.request.connection is not None:
                 self._tp_sent = True
                 self.request.connection.finish()
         finally:
@@ -197,7 +195,9 @@ class WebHandler(tornado.web.RequestHandler):
                 await run_hooks(mw.endcall, clear, self, clear)
             except Exception:
                 app_log.error(
-                    "Uncaught exception in process_endcall %s", self._request_summary(), exc_info=True
+                    "Uncaught exception in process_endcall %s",
+                    self._request_summary(),
+                    exc_info=True,
                 )
         if self._tp_custom_complete:
             try:
@@ -206,7 +206,9 @@ class WebHandler(tornado.web.RequestHandler):
                     await result
             except Exception:
                 app_log.error(
-                    "Uncaught exception in complete_finish %s", self._request_summary(), exc_info=True
+                    "Uncaught exception in complete_finish %s",
+                    self._request_summary(),
+                    exc_info=True,
                 )
         done = getattr(self.application, "request_done", None)
         if done is not None:

@@ -75,7 +75,9 @@ class Client:
                 jar: SimpleCookie = SimpleCookie()
                 jar.load(header)
                 for key, morsel in jar.items():
-                    expired = morsel["expires"] and "1970" in morsel["expires"] or morsel["max-age"] == "0"
+                    expired = (morsel["expires"] and "1970" in morsel["expires"]) or morsel[
+                        "max-age"
+                    ] == "0"
                     if expired or morsel.value == "":
                         self.cookies.pop(key, None)
                     else:

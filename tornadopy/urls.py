@@ -101,14 +101,18 @@ def _normalise_pattern(pattern: str) -> str:
     return pattern
 
 
-def resolve_urls(specs: Iterable[RouteSpec], source: str = "urls") -> list[tuple[str, type, dict[str, Any], str | None, str]]:
+def resolve_urls(
+    specs: Iterable[RouteSpec], source: str = "urls"
+) -> list[tuple[str, type, dict[str, Any], str | None, str]]:
     """Resolve handler paths; check names are unique. Returns (pattern, class, kwargs, name, path)."""
     seen: dict[str, str] = {}
     out = []
     for spec in specs:
         handler: Callable[..., Any] | type
         if isinstance(spec.handler, str):
-            handler = import_object(spec.handler_path, setting=f"{source} (handler of {spec.pattern!r})")
+            handler = import_object(
+                spec.handler_path, setting=f"{source} (handler of {spec.pattern!r})"
+            )
         else:
             handler = spec.handler
         if not isinstance(handler, type):
@@ -120,5 +124,13 @@ def resolve_urls(specs: Iterable[RouteSpec], source: str = "urls") -> list[tuple
                     f"({seen[spec.name]!r} and {spec.pattern!r}); route names must be unique."
                 )
             seen[spec.name] = spec.pattern
-        out.append((_normalise_pattern(spec.pattern), handler, dict(spec.kwargs), spec.name, spec.handler_path))
+        out.append(
+            (
+                _normalise_pattern(spec.pattern),
+                handler,
+                dict(spec.kwargs),
+                spec.name,
+                spec.handler_path,
+            )
+        )
     return out

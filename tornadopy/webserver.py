@@ -56,7 +56,9 @@ def define_options() -> None:
     _define("processes", default=None, type=int, help="worker processes (0 = one per CPU)")
     _define("logging_dir", default="", type=str, help="log directory (overrides LOGGING_DIR)")
     _define("log_port_prefix", default=False, type=bool, help="put the port in log file names")
-    _define("disable_log", default=False, type=bool, help="use Tornado's logging instead of LOGGING")
+    _define(
+        "disable_log", default=False, type=bool, help="use Tornado's logging instead of LOGGING"
+    )
 
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
@@ -136,7 +138,9 @@ class Server:
             )
         return self.application
 
-    def load_httpserver(self, sockets: list[socket.socket] | None = None, **httpserver_kwargs: Any) -> HTTPServer:
+    def load_httpserver(
+        self, sockets: list[socket.socket] | None = None, **httpserver_kwargs: Any
+    ) -> HTTPServer:
         """Create the HTTP server (limits from ``HTTP_SERVER``) and bind its sockets."""
         if self.application is None:
             self.load_application()
@@ -157,7 +161,9 @@ class Server:
         self.load_httpserver(sockets, **kwargs)
         return self.start()
 
-    def load_all(self, application: Any = None, sockets: list[socket.socket] | None = None, **kwargs: Any) -> None:
+    def load_all(
+        self, application: Any = None, sockets: list[socket.socket] | None = None, **kwargs: Any
+    ) -> None:
         """``parse_command`` + ``load_urls`` + ``load_application`` + ``load_httpserver``."""
         if not self._parsed:
             self.parse_command()
@@ -220,13 +226,17 @@ class Server:
                 pid, status = os.wait()
             except ChildProcessError:
                 break
-            task_id = children.pop(pid, None)
-            if task_id is None:
+            if pid not in children:
                 continue
+            task_id = children.pop(pid)
             code = os.waitstatus_to_exitcode(status)
             if code != 0 and not stopping and restarts < 100:
                 restarts += 1
-                print(f"tornadopy: worker {task_id} (pid {pid}) exited with {code}; restarting", file=sys.stderr, flush=True)
+                print(
+                    f"tornadopy: worker {task_id} (pid {pid}) exited with {code}; restarting",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 if spawn(task_id):
                     return
             elif code != 0:
@@ -247,7 +257,9 @@ class Server:
         ]
         for sock in self.sockets:
             host, port = sock.getsockname()[:2]
-            lines.append(f"  listening on http://{host if ':' not in host else '[' + host + ']'}:{port}/")
+            lines.append(
+                f"  listening on http://{host if ':' not in host else '[' + host + ']'}:{port}/"
+            )
         print("\n".join(lines), flush=True)
 
     async def _serve(self) -> None:
@@ -261,7 +273,9 @@ class Server:
         if not settings.DEBUG:
             for sock in self.sockets:
                 host, port = sock.getsockname()[:2]
-                print(f"tornadopy listening on http://{host}:{port}/ (pid {os.getpid()})", flush=True)
+                print(
+                    f"tornadopy listening on http://{host}:{port}/ (pid {os.getpid()})", flush=True
+                )
         await self._stop.wait()
         await self.shutdown()
 

@@ -9,7 +9,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("tornadopy_APP_SETTINGS", "settings.setting")
 
-from tornadopy.webserver import run  # noqa: E402
+from tornadopy.webserver import run
 
 if __name__ == "__main__":
     run()

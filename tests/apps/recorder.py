@@ -47,31 +47,44 @@ async def _act(name, phase, handler=None, clear=None, chunk=None, request=None, 
 def make_middleware(name, phases=("call", "request", "render", "response", "endcall")):
     ns = {}
     if "init" in phases:
+
         async def process_init(self, application):
             LOG.append(f"{name}.init")
+
         ns["process_init"] = process_init
     if "call" in phases:
+
         async def process_call(self, request, clear):
             return await _act(name, "call", clear=clear, request=request)
+
         ns["process_call"] = process_call
     if "request" in phases:
+
         async def process_request(self, handler, clear):
             return await _act(name, "request", handler, clear)
+
         ns["process_request"] = process_request
     if "render" in phases:
+
         async def process_render(self, handler, clear, template_name, **kwargs):
             LOG.append(f"{name}.render:{template_name}:{sorted(kwargs)}")
             return await _act(name, "render", handler, clear, log=False)
+
         ns["process_render"] = process_render
     if "response" in phases:
+
         async def process_response(self, handler, clear, chunk):
             return await _act(name, "response", handler, clear, chunk=chunk)
+
         ns["process_response"] = process_response
     if "endcall" in phases:
+
         def process_endcall(self, handler, clear):  # a plain def hook
             LOG.append(f"{name}.endcall")
+
         ns["process_endcall"] = process_endcall
     if "exception" in phases:
+
         async def process_exception(self, handler, clear, typ, value, tb):
             LOG.append(f"{name}.exception:{typ.__name__}")
             action = BEHAVIOUR.get((name, "exception"))
@@ -82,10 +95,13 @@ def make_middleware(name, phases=("call", "request", "render", "response", "endc
             if action == "raise":
                 raise RuntimeError("exception hook failed")
             return None
+
         ns["process_exception"] = process_exception
     if "shutdown" in phases:
+
         async def process_shutdown(self, application):
             LOG.append(f"{name}.shutdown")
+
         ns["process_shutdown"] = process_shutdown
     return type(f"MW{name}", (), ns)
 
@@ -103,12 +119,16 @@ def _module_class(name):
     def complete_response(self, handler, clear):
         LOG.append(f"{name}.complete_response")
 
-    return type(name, (BaseHttpModule,), {
-        "begin_request": begin_request,
-        "begin_render": begin_render,
-        "begin_response": begin_response,
-        "complete_response": complete_response,
-    })
+    return type(
+        name,
+        (BaseHttpModule,),
+        {
+            "begin_request": begin_request,
+            "begin_render": begin_render,
+            "begin_response": begin_response,
+            "complete_response": complete_response,
+        },
+    )
 
 
 CM1 = _module_class("CM1")

@@ -38,7 +38,9 @@ def parse_networks(entries: Iterable[str], setting: str = "WHITELIST") -> tuple[
         try:
             nets.append(ipaddress.ip_network(str(entry).strip(), strict=False))
         except ValueError:
-            raise ImproperlyConfigured(f"{setting}: {entry!r} is not an IP address or network") from None
+            raise ImproperlyConfigured(
+                f"{setting}: {entry!r} is not an IP address or network"
+            ) from None
     return tuple(nets)
 
 

@@ -64,7 +64,10 @@ class HttpModuleMiddleware:
     def __init__(self) -> None:
         common_paths = list(settings.COMMON_MODULES)
         self.common = [_module(p, "COMMON_MODULES") for p in common_paths]
-        by_path = {p if isinstance(p, str) else f"{p.__module__}.{p.__qualname__}": type(m) for p, m in zip(common_paths, self.common, strict=True)}
+        by_path = {
+            p if isinstance(p, str) else f"{p.__module__}.{p.__qualname__}": type(m)
+            for p, m in zip(common_paths, self.common, strict=True)
+        }
         self.rules: list[_Rule] = []
         for key, entries in dict(settings.ROUTE_MODULES).items():
             setting = f"ROUTE_MODULES[{key!r}]"
@@ -126,7 +129,11 @@ class HttpModuleMiddleware:
         key = (route_name, matched)
         chain = self._chains.get(key)
         if chain is None:
-            indexes = sorted(set(self._name_rules.get(route_name, [])) | set(matched)) if route_name else list(matched)
+            indexes = (
+                sorted(set(self._name_rules.get(route_name, [])) | set(matched))
+                if route_name
+                else list(matched)
+            )
             rules = [self.rules[i] for i in indexes]
             if any(r.remove_all for r in rules):
                 modules: list[BaseHttpModule] = []
@@ -156,7 +163,9 @@ class HttpModuleMiddleware:
         if chain is not None and chain.begin_request:
             await run_hooks(chain.begin_request, clear, handler, clear)
 
-    async def process_render(self, handler: Any, clear: Any, template_name: str, **kwargs: Any) -> None:
+    async def process_render(
+        self, handler: Any, clear: Any, template_name: str, **kwargs: Any
+    ) -> None:
         chain = self._chain(handler)
         if chain is not None and chain.begin_render:
             await run_hooks(chain.begin_render, clear, handler, clear, template_name, **kwargs)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 
-
 FLASH_COOKIE = "_flashes"
 _MAX_MESSAGES = 20
 
@@ -40,9 +39,7 @@ class FlashMessageMixIn:
                     data = []
                 if isinstance(data, list):
                     messages = [
-                        [str(m[0]), str(m[1])]
-                        for m in data
-                        if isinstance(m, list) and len(m) == 2
+                        [str(m[0]), str(m[1])] for m in data if isinstance(m, list) and len(m) == 2
                     ]
             self._flash_pending = messages
         return self._flash_pending
@@ -71,4 +68,3 @@ class FlashMessageMixIn:
         if self.get_cookie(FLASH_COOKIE) is not None or read:  # type: ignore[attr-defined]
             self.clear_cookie(FLASH_COOKIE)  # type: ignore[attr-defined]
         return self._flash_read
-

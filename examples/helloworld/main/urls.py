@@ -5,7 +5,11 @@ u = Url("main.handlers", site_name="helloworld")
 urls = route(
     u(name="Index", pattern=r"/?", handler="main_handler.Index"),
     u(name="Login", pattern=r"/login/?", handler="main_handler.Login"),
-    u(name="Hello", pattern=r"/hello/(?P<name>\w+)/?", handler="main_handler.Hello",
-      kwargs={"greeting": "Hello"}),
+    u(
+        name="Hello",
+        pattern=r"/hello/(?P<name>\w+)/?",
+        handler="main_handler.Hello",
+        kwargs={"greeting": "Hello"},
+    ),
     u(r"/api/time/?", "api_handler.Time", name="ApiTime"),
 )

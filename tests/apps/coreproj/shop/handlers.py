@@ -30,7 +30,9 @@ class Slow(WebHandler):
 
 class Api(ApiHandler):
     def get(self):
-        self.write_api({"ok": True, "items": [1, 2], "text": "é"}, nofail=bool(self.get_argument("nofail", "")))
+        self.write_api(
+            {"ok": True, "items": [1, 2], "text": "é"}, nofail=bool(self.get_argument("nofail", ""))
+        )
 
 
 class Flash(FlashMessageMixIn, WebHandler):

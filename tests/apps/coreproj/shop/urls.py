@@ -1,6 +1,5 @@
-from tornadopy import Url, include, route
-
 from coreproj.shop.handlers import Plain
+from tornadopy import Url, include, route
 
 u = Url("coreproj.shop.handlers", shared="url", both="url")
 urls = route(
