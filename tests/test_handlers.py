@@ -138,3 +138,30 @@ async def test_service_unavailable_becomes_503_with_a_generic_body():
         "code": 503,
         "message": "Service Unavailable",
     }
+
+
+class _Greet(WebHandler):
+    def get(self):
+        self.write(self.locale.translate("Hello"))
+
+
+async def test_translations_from_settings_follow_accept_language():
+    tdir = __import__("os").path.join(
+        __import__("os").path.dirname(__file__), "apps", "translations"
+    )
+    conf = {"translations_dir": tdir, "locale_default": "en_US", "use_accept_language": True}
+    with override_settings(MIDDLEWARE_CLASSES=(), TRANSLATIONS=True, TRANSLATIONS_CONF=conf):
+        application = Application(urls=route(Url()("/greet", _Greet)))
+    async with serve(application) as client:
+        es = await client.get("/greet", headers={"Accept-Language": "es-ES"})
+        en = await client.get("/greet", headers={"Accept-Language": "en-US"})
+    assert es.body == b"Hola" and en.body == b"Hello"
+    with override_settings(
+        MIDDLEWARE_CLASSES=(),
+        TRANSLATIONS=True,
+        TRANSLATIONS_CONF=dict(conf, use_accept_language=False),
+    ):
+        application = Application(urls=route(Url()("/greet", _Greet)))
+    async with serve(application) as client:
+        es = await client.get("/greet", headers={"Accept-Language": "es-ES"})
+    assert es.body == b"Hello"

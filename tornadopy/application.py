@@ -172,11 +172,19 @@ class Application(tornado.web.Application):
         conf: dict[str, Any] = dict(s.TORNADO_CONF)
         conf.setdefault("debug", bool(s.DEBUG))
         conf.update(tornado_settings)
+        # Tornado starts autoreload on whatever loop is current while the application is built;
+        # tornadopy builds it before the server's loop exists (and before --processes forks), so
+        # the web server starts it itself, inside its loop (see Server._serve).
+        self.autoreload = bool(conf.get("autoreload", conf.get("debug")))
+        conf["autoreload"] = False
         conf.setdefault("default_handler_class", ErrorHandler)
         conf.setdefault("default_handler_args", {"status_code": 404})
         self._install_template_loader(conf)
         if s.TRANSLATIONS:
             self._load_translations()
+            conf["tornadopy_accept_language"] = bool(
+                s.TRANSLATIONS_CONF.get("use_accept_language", True)
+            )
         self.middleware = MiddlewareManager(s.MIDDLEWARE_CLASSES)
         self._tornado_access_log = not any(
             getattr(m, "replaces_tornado_access_log", False) for m in self.middleware.instances

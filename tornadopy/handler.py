@@ -31,6 +31,7 @@ from collections.abc import Awaitable
 from types import TracebackType
 from typing import Any
 
+import tornado.locale
 import tornado.web
 from tornado import escape
 from tornado.log import app_log, gen_log
@@ -100,6 +101,13 @@ class WebHandler(tornado.web.RequestHandler):
         path = super().get_template_path()
         loader = self.application.settings.get("template_loader")
         return path if loader is None else f"{path}#loader-{id(loader)}"
+
+    def get_user_locale(self) -> tornado.locale.Locale | None:
+        """With ``TRANSLATIONS_CONF['use_accept_language'] = False`` the default locale is used;
+        otherwise (the default) Tornado's choice from the Accept-Language header."""
+        if not self.application.settings.get("tornadopy_accept_language", True):
+            return tornado.locale.get(tornado.locale._default_locale)
+        return None
 
     # ------------------------------------------------------------------ prepare
     def prepare(self) -> Awaitable[None] | None:  # type: ignore[override]

@@ -270,6 +270,13 @@ class Server:
             loop.add_signal_handler(sig, self._stop.set)
         await self.application.startup()
         self.httpserver.add_sockets(self.sockets)
+        if self.application.autoreload:
+            if self.task_id is None:
+                from tornado import autoreload
+
+                autoreload.start()
+            else:
+                print("tornadopy: autoreload is off with --processes", file=sys.stderr, flush=True)
         if not settings.DEBUG:
             for sock in self.sockets:
                 host, port = sock.getsockname()[:2]
