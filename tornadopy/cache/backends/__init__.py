@@ -1,0 +1,1 @@
+"""Cache backends; each module holds one (see :mod:`tornadopy.cache.backends.base`)."""

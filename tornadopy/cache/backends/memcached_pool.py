@@ -1,0 +1,204 @@
+"""Connections to one memcached server, and the text-protocol exchanges run on them.
+
+Why not ``aiomcache.Client`` as is (aiomcache 0.8.2, measured here):
+
+- its pool takes a connection back after a **cancelled** command (``acquire()`` catches
+  ``Exception``, not ``CancelledError``), so the next command on it reads the previous reply:
+  a cancelled ``get(A)`` made the next ``get(B)`` return A's value;
+- its ``_execute_simple_command`` loops on ``readline()`` until it sees ``\\r\\n``; when the
+  server closes the connection before replying, ``readline()`` returns ``b''`` at once, forever,
+  and the whole event loop freezes (``wait_for`` cannot interrupt it);
+- it has no time limit at all, and counts key length in characters, not bytes.
+
+So :class:`ServerPool` hands out connections under these rules: a connection goes back to the pool
+only after a complete request/reply exchange; after anything else -- cancellation, deadline,
+protocol surprise, EOF -- it is closed and dropped. Replies to ``get`` are parsed by aiomcache's
+own ``_multi_get`` (it fails cleanly at EOF); the one-line replies of the other commands are read
+with ``readuntil`` (EOF raises).
+
+Every call has one deadline covering the wait for a pooled connection, connecting and the
+exchange; when it passes, the connection is aborted and the call fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from typing import Any
+
+from aiomcache.client import FlagClient
+from aiomcache.pool import Connection
+
+__all__ = ["Connection", "DeadlineExceeded", "PoolClosed", "ServerPool", "protocol"]
+
+_BIG = 1 << 16  # drain the writer above this many bytes
+_ERRORS = (b"ERROR", b"CLIENT_ERROR", b"SERVER_ERROR")
+
+
+class DeadlineExceeded(Exception):
+    """The call's deadline passed (set on the connection's reader to wake the waiting call)."""
+
+
+class PoolClosed(Exception):
+    """The pool was closed while a call waited for a connection."""
+
+
+class _Protocol(FlagClient[bytes]):
+    """aiomcache's protocol code without its pool: keys arrive already validated (in bytes)."""
+
+    def __init__(self) -> None:  # no pool, no flag handlers: values are stored with flags 0
+        self._get_flag_handler = None
+        self._set_flag_handler = None
+
+    def _validate_key(self, key: bytes) -> bytes:
+        return key
+
+    async def get_multi(self, conn: Connection, keys: list[bytes]) -> dict[bytes, bytes]:
+        values, _ = await self._multi_get(conn, *keys, with_cas=False)
+        return values  # type: ignore[return-value]
+
+    @staticmethod
+    async def command(conn: Connection, data: bytes, replies: int = 1) -> list[bytes]:
+        """Send ``data`` (one or more pipelined commands); read ``replies`` one-line answers."""
+        conn.writer.write(data)
+        if len(data) > _BIG:
+            await conn.writer.drain()
+        readuntil = conn.reader.readuntil
+        lines = [(await readuntil(b"\r\n"))[:-2] for _ in range(replies)]
+        for line in lines:
+            if line.startswith(_ERRORS):
+                # after an error reply the stream may hold more than we read: never reuse it
+                conn.writer.transport.abort()
+                break
+        return lines
+
+
+protocol = _Protocol()
+
+
+def _expire(conn: Connection) -> None:
+    """Deadline callback: wake the call waiting on ``conn`` with an error and kill the socket."""
+    if conn.reader.exception() is None:
+        conn.reader.set_exception(DeadlineExceeded())
+    conn.writer.transport.abort()
+
+
+class ServerPool:
+    """Up to ``maxsize`` connections to ``host:port``, opened on demand, bound to one loop."""
+
+    def __init__(self, host: str, port: int, *, maxsize: int, connect_timeout: float) -> None:
+        self.host = host
+        self.port = port
+        self.maxsize = maxsize
+        self.connect_timeout = connect_timeout
+        self._idle: list[Connection] = []
+        self._size = 0
+        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._closed = False
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def size(self) -> int:
+        """Open connections, idle or in use."""
+        return self._size
+
+    @property
+    def idle(self) -> int:
+        return len(self._idle)
+
+    async def acquire(self, loop: asyncio.AbstractEventLoop, deadline: float) -> Connection:
+        """A healthy connection; waits (until ``deadline``) when ``maxsize`` are in use."""
+        while True:
+            idle = self._idle
+            while idle:
+                conn = idle.pop()
+                if conn.reader.at_eof() or conn.reader.exception() or conn.writer.is_closing():
+                    self._drop(conn)
+                    continue
+                return conn
+            if self._closed:
+                raise PoolClosed()
+            if self._size < self.maxsize:
+                return await self._connect(loop, deadline)
+            waiter = loop.create_future()
+            self._waiters.append(waiter)
+            try:
+                async with asyncio.timeout_at(deadline):
+                    await waiter
+            except BaseException:
+                if waiter.done() and not waiter.cancelled():
+                    self._wake()  # we were woken but give up: pass the turn on
+                else:
+                    waiter.cancel()
+                    with contextlib.suppress(ValueError):
+                        self._waiters.remove(waiter)
+                raise
+
+    async def _connect(self, loop: asyncio.AbstractEventLoop, deadline: float) -> Connection:
+        self._size += 1
+        try:
+            async with asyncio.timeout_at(min(deadline, loop.time() + self.connect_timeout)):
+                reader, writer = await asyncio.open_connection(self.host, self.port)
+        except BaseException:
+            self._size -= 1
+            self._wake()
+            raise
+        return Connection(reader, writer)
+
+    def release(self, conn: Connection) -> None:
+        """Give back a connection whose last exchange completed."""
+        if self._closed:
+            self._drop(conn)
+            return
+        self._idle.append(conn)
+        self._wake()
+
+    def discard(self, conn: Connection) -> None:
+        """Close a connection whose exchange did not complete (never reuse it)."""
+        self._drop(conn)
+
+    def _drop(self, conn: Connection) -> None:
+        self._size -= 1
+        conn.writer.transport.abort()
+        self._wake()
+
+    def _wake(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    async def run(
+        self, loop: asyncio.AbstractEventLoop, deadline: float, exchange: Any, *args: Any
+    ) -> Any:
+        """``await exchange(conn, *args)`` on a pooled connection within ``deadline``."""
+        conn = await self.acquire(loop, deadline)
+        timer = loop.call_at(deadline, _expire, conn)
+        try:
+            result = await exchange(conn, *args)
+        except BaseException:
+            timer.cancel()
+            self.discard(conn)
+            raise
+        timer.cancel()
+        self.release(conn)
+        return result
+
+    async def close(self) -> None:
+        """Close idle connections now, busy ones when they come back; fail waiting calls."""
+        self._closed = True
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            self._size -= 1
+            conn.writer.close()
+        for conn in idle:
+            with contextlib.suppress(Exception):
+                await conn.writer.wait_closed()
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)

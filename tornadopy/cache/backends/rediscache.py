@@ -1,0 +1,412 @@
+"""Redis through ``redis.asyncio``: :class:`RedisClient` (the raw client) and :class:`RedisCache`.
+
+Configuration (``CACHES['alias']``)::
+
+    'BACKEND': 'tornadopy.cache.backends.rediscache.RedisCache',   # or .RedisClient
+    'LOCATION': '127.0.0.1:6379',          # or 'redis://[:password@]host:port/db', 'unix://...'
+    'OPTIONS': {
+        'DB': 0, 'PASSWORD': None,
+        'POOL_KWARGS': {...},               # merged over the defaults below
+        'PING_INTERVAL': 120,               # -> health_check_interval: PING a connection idle
+                                            #    that long before using it again
+        'PARSER_CLASS': 'redis.connection.DefaultParser',   # seed setting; mapped, see below
+    }
+
+Time budget -- a dead or frozen server becomes :class:`~tornadopy.cache.CacheError` (a 503) in at
+most **2 s** with these defaults (``POOL_KWARGS`` may change any of them):
+
+==========================  =====  ==========================================================
+``socket_timeout``          1.0 s  each read/write; a frozen server (``kill -STOP``) fails here
+``socket_connect_timeout``  0.5 s  opening a connection
+``timeout``                 0.5 s  waiting for a free pooled connection (``max_connections``
+                                   50); then CacheError instead of queueing forever
+``retry``                   1      one immediate retry, **only** on a connection error (a
+                                   connection the server dropped, e.g. after a restart), never
+                                   on a timeout -- redis-py's default (3 retries with backoff,
+                                   timeouts included) took ~9.6 s to give up
+==========================  =====  ==========================================================
+
+Worst case: 0.5 (pool) + 0.5 (reconnect after a dropped connection) + 1.0 (read) = 2 s; a
+frozen server typically fails after 1.0 s, a refused port at once. After a restart the first call
+succeeds through the retry; no app restart and no new cache object is needed.
+
+A cancelled call (timeout, client gone) makes redis-py disconnect that connection, so its late
+reply can never be read by the next call (tested through a delaying proxy).
+
+``PARSER_CLASS``: the seed named sync parsers; ``redis.connection.DefaultParser`` (or an unknown
+name ending in ``DefaultParser``) keeps redis-py's default (hiredis when installed),
+``...PythonParser``/``...RESP2Parser`` selects the pure-Python reader, ``...HiredisParser``
+hiredis; any other dotted path is imported and passed on as ``parser_class``.
+
+:class:`RedisCache` stores integers as digits (so ``INCRBY`` works) and pickles everything else.
+``clear()`` with a ``KEY_PREFIX`` deletes only this cache's keys (``SCAN`` + ``UNLINK``); without
+one it runs ``FLUSHDB`` on the configured DB, like Django.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from types import TracebackType
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from tornadopy.cache.backends.base import DEFAULT_TIMEOUT, BaseCache, LoopBound, default_key_func
+from tornadopy.cache.backends.serializer import dumps, loads
+from tornadopy.cache.exceptions import CacheError
+from tornadopy.exception import ImproperlyConfigured
+from tornadopy.importer import import_object
+
+__all__ = ["DEFAULT_POOL_KWARGS", "RedisCache", "RedisClient"]
+
+DEFAULT_POOL_KWARGS: dict[str, Any] = {
+    "socket_timeout": 1.0,
+    "socket_connect_timeout": 0.5,
+    "timeout": 0.5,
+    "max_connections": 50,
+}
+_OPTIONS = {
+    "DB",
+    "PASSWORD",
+    "POOL_KWARGS",
+    "PING_INTERVAL",
+    "PARSER_CLASS",
+    "MAX_ENTRIES",
+    "CULL_FREQUENCY",
+}  # the last two are Django's, ignored here
+
+_INCR = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('INCRBY', KEYS[1], ARGV[1]) end
+return false
+"""
+_PERSIST = """
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('PERSIST', KEYS[1]) return 1 end
+return 0
+"""
+
+
+def _default_retry() -> Retry:
+    return Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
+
+
+def _parser_class(path: Any, setting: str) -> Any:
+    """Map the seed's sync ``PARSER_CLASS`` names onto redis.asyncio parsers (None = default)."""
+    if not isinstance(path, str):
+        return path
+    from redis._parsers import _AsyncHiredisParser, _AsyncRESP2Parser
+
+    name = path.rsplit(".", 1)[-1]
+    if name.endswith("DefaultParser"):
+        return None
+    if name.endswith(("PythonParser", "RESP2Parser")) and "Async" not in name:
+        return _AsyncRESP2Parser
+    if name.endswith("HiredisParser") and "Async" not in name:
+        return _AsyncHiredisParser
+    return import_object(path, setting=setting)
+
+
+class _Translate:
+    """``with rc.errors():`` -- redis-py errors become :class:`CacheError` naming the alias."""
+
+    __slots__ = ("alias",)
+
+    def __init__(self, alias: str) -> None:
+        self.alias = alias
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, typ: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if isinstance(exc, RedisError):
+            raise _cache_error(self.alias, exc) from exc
+
+
+def _cache_error(alias: str, exc: BaseException) -> CacheError:
+    if isinstance(exc, RedisTimeoutError):
+        what = "Redis did not answer in time"
+    elif isinstance(exc, RedisConnectionError):
+        what = "Redis is unreachable"
+    else:
+        what = "Redis refused the command"
+    return CacheError(alias, f"{what} ({type(exc).__name__}: {exc})")
+
+
+class RedisClient(LoopBound):
+    """A Redis connection pool for one alias; ``.client`` is the raw ``redis.asyncio.Redis``.
+
+    Use it for Redis features beyond caching (tokens, counters, pub/sub). Wrap raw calls in
+    ``with rc.errors():`` to turn redis-py errors into :class:`CacheError` (a 503).
+    """
+
+    def __init__(
+        self,
+        location: Any = None,
+        params: Mapping[str, Any] | None = None,
+        *,
+        alias: str = "default",
+    ) -> None:
+        params = params or {}
+        self.alias = alias
+        self.location = location
+        self._closed = False
+        options = dict(params.get("OPTIONS") or {})
+        unknown = set(options) - _OPTIONS
+        if unknown:
+            raise ImproperlyConfigured(
+                f"CACHES[{alias!r}]['OPTIONS'] has unknown keys {sorted(unknown)}; "
+                f"Redis accepts {sorted(_OPTIONS - {'MAX_ENTRIES', 'CULL_FREQUENCY'})}"
+            )
+        self._client = aioredis.Redis.from_pool(self._make_pool(location, options))
+
+    def _make_pool(self, location: Any, options: dict[str, Any]) -> aioredis.ConnectionPool:
+        where = f"CACHES[{self.alias!r}]"
+        kwargs = dict(DEFAULT_POOL_KWARGS, retry=_default_retry())
+        pool_kwargs = options.get("POOL_KWARGS") or {}
+        if not isinstance(pool_kwargs, Mapping):
+            raise ImproperlyConfigured(f"{where}['OPTIONS']['POOL_KWARGS'] must be a dict")
+        kwargs.update(pool_kwargs)
+        if options.get("PING_INTERVAL"):
+            kwargs.setdefault("health_check_interval", float(options["PING_INTERVAL"]))
+        if "PARSER_CLASS" in options:
+            parser = _parser_class(options["PARSER_CLASS"], f"{where}['OPTIONS']['PARSER_CLASS']")
+            if parser is not None:
+                kwargs["parser_class"] = parser
+        if options.get("DB") is not None:
+            kwargs["db"] = int(options["DB"])
+        if options.get("PASSWORD"):
+            kwargs["password"] = options["PASSWORD"]
+        if isinstance(location, list | tuple):
+            if len(location) != 1:
+                raise ImproperlyConfigured(f"{where}['LOCATION'] must name one Redis server")
+            location = location[0]
+        location = str(location or "127.0.0.1:6379")
+        if "://" in location:
+            try:
+                return aioredis.BlockingConnectionPool.from_url(location, **kwargs)
+            except ValueError as exc:
+                raise ImproperlyConfigured(f"{where}['LOCATION'] {location!r}: {exc}") from exc
+        host, _, port = location.rpartition(":") if ":" in location else (location, "", "6379")
+        try:
+            return aioredis.BlockingConnectionPool(
+                host=host or "127.0.0.1", port=int(port), **kwargs
+            )
+        except (TypeError, ValueError) as exc:
+            raise ImproperlyConfigured(f"{where}: {exc}") from exc
+
+    @property
+    def client(self) -> aioredis.Redis:
+        """The raw ``redis.asyncio.Redis`` (awaited calls; errors are redis-py's own)."""
+        if self._closed:
+            raise CacheError(self.alias, "this Redis client was closed (application shut down?)")
+        return self._client
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def errors(self) -> _Translate:
+        """A context manager turning redis-py errors into :class:`CacheError`."""
+        return _Translate(self.alias)
+
+    def _redis(self) -> aioredis.Redis:
+        self._check_loop()
+        return self._client
+
+    def _error(self, exc: BaseException) -> CacheError:
+        return _cache_error(self.alias, exc)
+
+    async def ping(self) -> bool:
+        """True if the server answers (raises :class:`CacheError` otherwise)."""
+        try:
+            return bool(await self._redis().ping())
+        except RedisError as exc:
+            raise self._error(exc) from exc
+
+    async def close(self) -> None:
+        """Close every pooled connection; later calls raise :class:`CacheError`."""
+        if self._closed:
+            return
+        self._closed = True
+        await self._client.aclose()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} alias={self.alias!r} location={self.location!r}>"
+
+
+class RedisCache(RedisClient, BaseCache):
+    """The cache API of :mod:`tornadopy.cache.backends.base` on Redis (plus ``.client``)."""
+
+    def __init__(
+        self,
+        location: Any = None,
+        params: Mapping[str, Any] | None = None,
+        *,
+        alias: str = "default",
+    ) -> None:
+        BaseCache.__init__(self, location, params, alias=alias)
+        RedisClient.__init__(self, location, params, alias=alias)
+        self._incr_script = self._client.register_script(_INCR)
+        self._persist_script = self._client.register_script(_PERSIST)
+
+    def _px(self, timeout: Any) -> int | None:
+        """Milliseconds to keep a value (None = forever, 0 = expire at once)."""
+        seconds = self.timeout_seconds(timeout)
+        if seconds is None:
+            return None
+        return max(0, math.ceil(seconds * 1000))
+
+    async def get(self, key: Any, default: Any = None, version: int | None = None) -> Any:
+        key = self.make_and_validate_key(key, version)
+        try:
+            data = await self._redis().get(key)
+        except RedisError as exc:
+            raise self._error(exc) from exc
+        return default if data is None else loads(data)
+
+    async def set(
+        self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None
+    ) -> None:
+        key = self.make_and_validate_key(key, version)
+        px = self._px(timeout)
+        try:
+            if px == 0:
+                await self._redis().delete(key)
+            else:
+                await self._redis().set(key, dumps(value), px=px)
+        except RedisError as exc:
+            raise self._error(exc) from exc
+
+    async def add(
+        self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None
+    ) -> bool:
+        key = self.make_and_validate_key(key, version)
+        px = self._px(timeout)
+        try:
+            if px == 0:
+                return not await self._redis().exists(key)
+            return bool(await self._redis().set(key, dumps(value), px=px, nx=True))
+        except RedisError as exc:
+            raise self._error(exc) from exc
+
+    async def touch(
+        self, key: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None
+    ) -> bool:
+        key = self.make_and_validate_key(key, version)
+        px = self._px(timeout)
+        try:
+            client = self._redis()
+            if px is None:
+                return bool(await self._persist_script(keys=[key], client=client))
+            if px == 0:
+                return bool(await client.delete(key))
+            return bool(await client.pexpire(key, px))
+        except RedisError as exc:
+            raise self._error(exc) from exc
+
+    async def delete(self, key: Any, version: int | None = None) -> bool:
+        key = self.make_and_validate_key(key, version)
+        try:
+            return bool(await self._redis().delete(key))
+        except RedisError as exc:
+            raise self._error(exc) from exc
+
+    async def has_key(self, key: Any, version: int | None = None) -> bool:
+        key = self.make_and_validate_key(key, version)
+        try:
+            return bool(await self._redis().exists(key))
+        except RedisError as exc:
+            raise self._error(exc) from exc
+
+    async def incr(self, key: Any, delta: int = 1, version: int | None = None) -> int:
+        final = self.make_and_validate_key(key, version)
+        try:
+            value = await self._incr_script(keys=[final], args=[int(delta)], client=self._redis())
+        except ResponseError as exc:
+            if "not an integer" in str(exc):
+                raise TypeError(f"the value at {key!r} is not an integer") from exc
+            if "overflow" in str(exc):
+                raise OverflowError(f"incrementing {key!r} overflows 64 bits") from exc
+            raise self._error(exc) from exc
+        except RedisError as exc:
+            raise self._error(exc) from exc
+        if value is None:
+            raise ValueError(f"Key {key!r} not found")
+        return int(value)
+
+    async def get_many(self, keys: Iterable[Any], version: int | None = None) -> dict[Any, Any]:
+        keys = list(keys)
+        if not keys:
+            return {}
+        finals = [self.make_and_validate_key(k, version) for k in keys]
+        try:
+            values = await self._redis().mget(finals)
+        except RedisError as exc:
+            raise self._error(exc) from exc
+        return {k: loads(v) for k, v in zip(keys, values, strict=True) if v is not None}
+
+    async def set_many(
+        self, mapping: Mapping[Any, Any], timeout: Any = DEFAULT_TIMEOUT, version: int | None = None
+    ) -> list[Any]:
+        if not mapping:
+            return []
+        items = {self.make_and_validate_key(k, version): dumps(v) for k, v in mapping.items()}
+        px = self._px(timeout)
+        try:
+            client = self._redis()
+            if px == 0:
+                await client.delete(*items)
+            elif px is None:
+                await client.mset(items)
+            else:
+                async with client.pipeline(transaction=False) as pipe:
+                    for key, data in items.items():
+                        pipe.set(key, data, px=px)
+                    await pipe.execute()
+        except RedisError as exc:
+            raise self._error(exc) from exc
+        return []
+
+    async def delete_many(self, keys: Iterable[Any], version: int | None = None) -> None:
+        finals = [self.make_and_validate_key(k, version) for k in keys]
+        if not finals:
+            return
+        try:
+            await self._redis().delete(*finals)
+        except RedisError as exc:
+            raise self._error(exc) from exc
+
+    async def clear(self) -> None:
+        if self._closed:
+            raise self.closed_error()
+        try:
+            client = self._redis()
+            if not self.key_prefix:
+                await client.flushdb()
+                return
+            pattern = _glob_escape(self.key_prefix)
+            pattern += ":*" if self.key_func is default_key_func else "*"
+            batch: list[bytes] = []
+            async for key in client.scan_iter(match=pattern, count=1000):
+                batch.append(key)
+                if len(batch) >= 500:
+                    await client.unlink(*batch)
+                    batch = []
+            if batch:
+                await client.unlink(*batch)
+        except RedisError as exc:
+            raise self._error(exc) from exc
+
+    async def close(self) -> None:
+        await RedisClient.close(self)
+
+
+def _glob_escape(text: str) -> str:
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
