@@ -28,6 +28,7 @@ from tornadopy.conf import settings
 from tornadopy.exception import ImproperlyConfigured
 from tornadopy.handler import ROUTE_NAME_KEY, ErrorHandler, WebHandler
 from tornadopy.middleware import Clear, MiddlewareManager, run_hooks
+from tornadopy.proxy import AllowedHosts, ProxyHeaders
 from tornadopy.urls import RouteSpec, resolve_urls, route
 
 logger = logging.getLogger("tornadopy")
@@ -106,6 +107,11 @@ class _RequestDelegate(httputil.HTTPMessageDelegate):
         self.request = request
         app = self.app
         app.request_started(request)
+        if app.proxy_headers is not None:
+            app.proxy_headers.apply(request)
+        if app.allowed_hosts is not None and not app.allowed_hosts.allows(request.host or ""):
+            self.delegate = app.get_handler_delegate(request, ErrorHandler, {"status_code": 400})
+            return self.delegate.headers_received(start_line, headers)
         if app.middleware.call:
             return self._call(request, start_line, headers)
         self.delegate = app.find_handler(request)
@@ -186,6 +192,8 @@ class Application(tornado.web.Application):
                 s.TRANSLATIONS_CONF.get("use_accept_language", True)
             )
         self.middleware = MiddlewareManager(s.MIDDLEWARE_CLASSES)
+        self.proxy_headers = ProxyHeaders(s.TRUSTED_PROXIES) if s.XHEADERS else None
+        self.allowed_hosts = AllowedHosts(s.ALLOWED_HOSTS) if s.ALLOWED_HOSTS else None
         self._tornado_access_log = not any(
             getattr(m, "replaces_tornado_access_log", False) for m in self.middleware.instances
         )

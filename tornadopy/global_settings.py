@@ -17,6 +17,8 @@ XHEADERS = False
 # Addresses (or CIDR networks) of reverse proxies whose X-Forwarded-*/X-Real-Ip headers are
 # believed when XHEADERS is on. Empty: loopback only.
 TRUSTED_PROXIES: tuple[str, ...] = ("127.0.0.1", "::1")
+# Host names the site answers to ('example.com', '.example.com', '*'); empty = no check.
+ALLOWED_HOSTS: tuple[str, ...] = ()
 IPV4_ONLY = True
 EVENT_LOOP = "uvloop"  # or 'asyncio'; uvloop falls back to asyncio where it does not import
 PROCESSES = 1  # 0 = one per CPU
@@ -27,7 +29,7 @@ SERVER = "tornado"
 # Keyword arguments for tornado.web.Application (settings of Tornado itself).
 TORNADO_CONF = {
     "static_path": "static",
-    "xsrf_cookies": False,
+    "xsrf_cookies": True,  # POST/PUT/DELETE to a WebHandler need the _xsrf token (403 otherwise)
     "cookie_secret": "bXZ/gDAbQA+zaTxdqJwxKa8OZTbuZE/ok3doaow9N4Q=",
     "login_url": "/login",
     "template_path": "templates",

@@ -9,13 +9,16 @@
             resp = await client.get('/')
             assert resp.code == 200
 
-:class:`Client` keeps cookies across requests (like a browser) and never raises on 4xx/5xx.
+:class:`Client` keeps cookies across requests (like a browser), sends the XSRF token back on
+POST/PUT/PATCH/DELETE like a form would (``xsrf=False`` to leave it out) and never raises on
+4xx/5xx.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import socket
 from collections.abc import AsyncIterator
 from http.cookies import SimpleCookie
@@ -50,9 +53,15 @@ class Client:
         data: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
         cookies: bool = True,
+        xsrf: bool = True,
         **kwargs: Any,
     ) -> HTTPResponse:
         hdrs = dict(headers or {})
+        if xsrf and cookies and method not in ("GET", "HEAD", "OPTIONS"):
+            # what a browser form does: send the _xsrf cookie's token back (minting one if needed)
+            if "_xsrf" not in self.cookies:
+                self.cookies["_xsrf"] = secrets.token_hex(16)
+            hdrs.setdefault("X-Xsrftoken", self.cookies["_xsrf"].value)
         if data is not None:
             body = urlencode(data, doseq=True)
             hdrs.setdefault("Content-Type", "application/x-www-form-urlencoded")

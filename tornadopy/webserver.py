@@ -145,7 +145,9 @@ class Server:
         if self.application is None:
             self.load_application()
         kwargs: dict[str, Any] = dict(settings.HTTP_SERVER)
-        kwargs["xheaders"] = bool(settings.XHEADERS)
+        # XHEADERS is applied by the Application, and only for TRUSTED_PROXIES (tornadopy.proxy);
+        # Tornado's own xheaders would believe any client.
+        kwargs["xheaders"] = False
         kwargs.update(httpserver_kwargs)
         backlog = kwargs.pop("backlog", 1024)  # the seed passed it here; it belongs to listen()
         self.httpserver_kwargs = kwargs
@@ -179,6 +181,11 @@ class Server:
         processes = options.processes if options.processes is not None else settings.PROCESSES
         if processes != 1:
             self._fork(processes)
+        # a signal that arrives before the loop runs still means "shut down gracefully"
+        early: list[int] = []
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda signum, frame: early.append(signum))
+        self._early_signals = early
         if settings.DEBUG:
             self._print_summary()
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
@@ -268,6 +275,8 @@ class Server:
         self._stop = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stop.set)
+        if getattr(self, "_early_signals", None):
+            self._stop.set()
         await self.application.startup()
         self.httpserver.add_sockets(self.sockets)
         if self.application.autoreload:
