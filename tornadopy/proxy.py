@@ -56,7 +56,7 @@ class ProxyHeaders:
 class AllowedHosts:
     """Checks the request's ``Host`` against ``ALLOWED_HOSTS``."""
 
-    __slots__ = ("exact", "suffixes", "any")
+    __slots__ = ("any", "exact", "suffixes")
 
     def __init__(self, hosts: Iterable[str]) -> None:
         hosts = [h.lower().strip() for h in hosts]
