@@ -472,16 +472,10 @@ class Transaction:
     ) -> None:
         if self._trans is None:
             return
-        if typ is None:
-            try:
-                await self.commit()
-            except BaseException:
-                await run_to_completion(self._finish(commit=False))
-                raise
-        else:
-            await run_to_completion(self._finish(commit=False))
+        await self._end(commit=typ is None)
 
     async def start(self) -> Transaction:
+        """Begin (``async with`` calls it); returns the transaction."""
         outer = self.db._tx.get()
         if outer is not None:
             self._conn = outer
@@ -498,16 +492,35 @@ class Transaction:
         return self
 
     async def commit(self) -> None:
-        """Commit now (the block's end does nothing more)."""
-        await run_to_completion(self._finish(commit=True))
+        """Commit now (the block's end then does nothing more)."""
+        await self._end(commit=True)
 
     async def rollback(self) -> None:
-        """Roll back now (the block's end does nothing more)."""
-        await run_to_completion(self._finish(commit=False))
+        """Roll back now (the block's end then does nothing more)."""
+        await self._end(commit=False)
 
-    async def _finish(self, *, commit: bool) -> None:
+    async def _end(self, *, commit: bool) -> None:
+        # the context variable is reset here, in the caller's context; the database work runs
+        # to completion even if the caller is cancelled meanwhile
+        token, self._token = self._token, None
+        if token is not None:
+            with contextlib.suppress(ValueError):
+                self.db._tx.reset(token)
         trans, self._trans = self._trans, None
-        conn = self._conn
+        conn, owned = self._conn, self._owned
+        self._conn, self._owned = None, False
+        try:
+            await run_to_completion(self._finish(trans, conn if owned else None, commit))
+        except BaseException:
+            if commit and trans is not None and not owned and trans.is_active:
+                await run_to_completion(trans.rollback())
+            raise
+
+    @staticmethod
+    async def _finish(
+        trans: AsyncTransaction | None, conn: AsyncConnection | None, commit: bool
+    ) -> None:
+        """End ``trans``; close ``conn`` (the outermost transaction's own connection)."""
         try:
             if trans is not None and trans.is_active:
                 if commit:
@@ -515,17 +528,12 @@ class Transaction:
                 else:
                     await trans.rollback()
         except BaseException:
-            if conn is not None and self._owned:
+            if conn is not None:
                 with contextlib.suppress(Exception):
                     await conn.invalidate()
             raise
         finally:
-            if self._owned and conn is not None:
-                if self._token is not None:
-                    with contextlib.suppress(ValueError):
-                        self.db._tx.reset(self._token)
-                    self._token = None
-                self._owned = False
+            if conn is not None:
                 with contextlib.suppress(Exception):
                     await conn.close()
 

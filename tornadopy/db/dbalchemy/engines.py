@@ -31,6 +31,7 @@ from tornadopy.conf import settings
 from tornadopy.exception import ImproperlyConfigured
 
 from .config import ConnectionSpec, EngineSpec, parse_connections
+from .killer import QueryKiller
 
 logger = logging.getLogger("tornadopy.db")
 
@@ -73,7 +74,7 @@ class Replica:
     def __init__(self, spec: EngineSpec, group: ConnectionGroup) -> None:
         self.spec = spec
         self.group = group
-        self.engine = create_engine(spec)
+        self.engine = group.registry.create_engine(spec)
         self.healthy = True
         self._probe: asyncio.Task[None] | None = None
         event.listen(self.engine.sync_engine, "handle_error", self._on_error)
@@ -142,12 +143,13 @@ class Replica:
 class ConnectionGroup:
     """One named connection: a master engine and the replica engines reads are spread over."""
 
-    def __init__(self, spec: ConnectionSpec, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, spec: ConnectionSpec, registry: EngineRegistry) -> None:
         self.spec = spec
         self.name = spec.name
-        self.loop = loop
+        self.registry = registry
+        self.loop = registry.loop
         self.closed = False
-        self.master = create_engine(spec.master)
+        self.master = registry.create_engine(spec.master)
         self.replicas = [Replica(r, self) for r in spec.replicas]
         self._replica_by_engine = {r.engine.sync_engine: r for r in self.replicas}
 
@@ -200,7 +202,16 @@ class EngineRegistry:
         self._specs: dict[str, ConnectionSpec] | None = None
         self.groups: dict[str, ConnectionGroup] = {}
         self.url_engines: dict[str, AsyncEngine] = {}
+        self.killers: list[QueryKiller] = []
         self._pinger: asyncio.Task[None] | None = None
+
+    def create_engine(self, spec: EngineSpec) -> AsyncEngine:
+        """A new engine of this loop (with a :class:`QueryKiller` on MySQL/MariaDB)."""
+        engine = create_engine(spec)
+        killer = QueryKiller.attach(engine, self.loop)
+        if killer is not None:
+            self.killers.append(killer)
+        return engine
 
     @property
     def specs(self) -> dict[str, ConnectionSpec]:
@@ -220,7 +231,7 @@ class EngineRegistry:
                     f"database connection {name!r} is not in DATABASE_CONNECTION "
                     f"(configured: {sorted(self.specs) or 'none'})"
                 )
-            group = self.groups[name] = ConnectionGroup(spec, self.loop)
+            group = self.groups[name] = ConnectionGroup(spec, self)
         return group
 
     def url_engine(self, spec: EngineSpec) -> AsyncEngine:
@@ -232,7 +243,7 @@ class EngineRegistry:
         )
         engine = self.url_engines.get(key)
         if engine is None:
-            engine = self.url_engines[key] = create_engine(spec)
+            engine = self.url_engines[key] = self.create_engine(spec)
         return engine
 
     def start_pinger(self, interval: float, count: int) -> None:
@@ -262,6 +273,9 @@ class EngineRegistry:
 
     async def dispose(self) -> None:
         await self.stop_pinger()
+        killers, self.killers = self.killers, []
+        for killer in killers:
+            await _logged(killer.close(), "query killer")
         groups, self.groups = self.groups, {}
         engines, self.url_engines = self.url_engines, {}
         for group in groups.values():
@@ -277,8 +291,11 @@ class EngineRegistry:
                 engine.sync_engine.dispose(close=False)
         for engine in self.url_engines.values():
             engine.sync_engine.dispose(close=False)
+        for killer in self.killers:
+            killer.closed = True
         self.groups.clear()
         self.url_engines.clear()
+        self.killers.clear()
 
 
 async def _logged(awaitable: Awaitable[None], what: str) -> None:

@@ -28,6 +28,8 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.ddl import ExecutableDDLElement
 from sqlalchemy.sql.elements import TextClause
 
+from .engines import get_group
+
 if TYPE_CHECKING:
     from .engines import ConnectionGroup, Replica
     from .session import SessionScope
@@ -67,7 +69,11 @@ def is_write_sql(sql: str) -> bool:
 
 
 class RoutingSession(Session):
-    """A :class:`~sqlalchemy.orm.Session` that sends writes to the master, reads to a replica."""
+    """A :class:`~sqlalchemy.orm.Session` that sends writes to the master, reads to a replica.
+
+    Its own connection is ``group``; a statement about a model whose ``__connection_name__``
+    names another connection is routed to that connection's servers by the same rules.
+    """
 
     def __init__(
         self, *, group: ConnectionGroup, scope: SessionScope, master: bool = False, **kw: Any
@@ -76,22 +82,32 @@ class RoutingSession(Session):
         self.group = group
         self.scope = scope
         self.is_master = master
-        self._replica: Replica | None = None
+        self._groups: dict[str, ConnectionGroup] = {group.name: group}
+        self._replicas: dict[str, Replica | None] = {}
+
+    def _group_for(self, mapper: Any) -> ConnectionGroup:
+        name = getattr(getattr(mapper, "class_", None), "__connection_name__", None)
+        if name is None or name == self.group.name:
+            return self.group
+        group = self._groups.get(name)
+        if group is None:
+            group = self._groups[name] = get_group(name)
+        return group
 
     def get_bind(  # type: ignore[override]
         self, mapper: Any = None, *, clause: Any = None, bind: Any = None, **kw: Any
     ) -> Engine:
         if bind is not None:
             return bind  # type: ignore[no-any-return]
-        group = self.group
+        group = self.group if mapper is None else self._group_for(mapper)
         if self._flushing or is_write(clause):
             self.scope.written.add(group.name)
             return group.master.sync_engine
         if self.is_master or group.name in self.scope.written:
             return group.master.sync_engine
-        replica = self._replica
+        replica = self._replicas.get(group.name)
         if replica is None or not replica.healthy:
-            replica = self._replica = group.reader()
+            replica = self._replicas[group.name] = group.reader()
         return replica.engine.sync_engine if replica is not None else group.master.sync_engine
 
     # Private SQLAlchemy hook (stable through 2.0/2.1): where a Session opens its connection to
@@ -101,13 +117,18 @@ class RoutingSession(Session):
             try:
                 return super()._connection_for_bind(engine, execution_options, **kw)
             except (DBAPIError, OSError, TimeoutError) as exc:
-                replica = self.group.replica_for(engine) if isinstance(engine, Engine) else None
-                if replica is None:
+                found = self._replica_of(engine)
+                if found is None:
                     raise
+                group, replica = found
                 replica.mark_down(exc)
-                self._replica = self.group.reader()
-                engine = (
-                    self._replica.engine.sync_engine
-                    if self._replica is not None
-                    else self.group.master.sync_engine
-                )
+                chosen = self._replicas[group.name] = group.reader()
+                engine = (chosen.engine if chosen is not None else group.master).sync_engine
+
+    def _replica_of(self, engine: Any) -> tuple[ConnectionGroup, Replica] | None:
+        if isinstance(engine, Engine):
+            for group in self._groups.values():
+                replica = group.replica_for(engine)
+                if replica is not None:
+                    return group, replica
+        return None
