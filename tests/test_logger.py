@@ -134,7 +134,7 @@ def test_default_line_format_has_level_time_pid_and_message(tmp_path):
         configure_logging(logging_dir=str(tmp_path))
     logging.getLogger("t.fmt").error("boom %s", 42)
     [line] = (tmp_path / "fmt.log").read_text().splitlines()
-    pattern = rf"^\[E \d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d {os.getpid()} test_logger:\d+\] boom 42$"
+    pattern = rf"^\[E \d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d {os.getpid()} test_logger:\d+ -\] boom 42$"
     assert re.match(pattern, line), line
 
 

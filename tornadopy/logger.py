@@ -59,6 +59,7 @@ from tornado.log import LogFormatter, enable_pretty_logging
 
 from tornadopy.exception import ImproperlyConfigured
 from tornadopy.importer import import_object
+from tornadopy.requestid import RequestIdFilter
 
 __all__ = [
     "ACCESS_LOG_NAME",
@@ -82,8 +83,8 @@ access_logger = logging.getLogger(ACCESS_LOG_NAME)
 #: Format of file and stderr lines when a ``LOGGING`` entry gives no ``formatter``. The process
 #: id tells apart the workers of ``--processes N`` writing the same file.
 DEFAULT_FORMAT = (
-    "%(color)s[%(levelname)1.1s %(asctime)s %(process)d %(module)s:%(lineno)d]%(end_color)s "
-    "%(message)s"
+    "%(color)s[%(levelname)1.1s %(asctime)s %(process)d %(module)s:%(lineno)d "
+    "%(request_id)s]%(end_color)s %(message)s"
 )
 DEFAULT_DATEFMT = "%Y-%m-%d %H:%M:%S"
 #: Rotated files kept when a ``LOGGING`` entry gives no ``backups``.
@@ -306,6 +307,7 @@ def _configure_one(entry: dict[str, Any], directory: str, port: int | str | None
     logger.propagate = False
     for handler in handlers:
         setattr(handler, _MARK, True)
+        handler.addFilter(RequestIdFilter())  # %(request_id)s: the request being served, or -
         logger.addHandler(handler)
     return logger
 

@@ -5,7 +5,7 @@ Installed, it replaces Tornado's own access log for WebHandler/ApiHandler routes
     127.0.0.1 - - [27/Nov/2026:14:59:01 +0000] "GET /path?q=1 HTTP/1.1" 200 1234 "referer" "agent" 1.52ms
 
 (remote ip, time, method, uri, version, status, response length or ``-``, referer, user agent,
-milliseconds). Status >= 500 logs at ERROR, >= 400 at WARNING, else INFO. Put it first in
+milliseconds), followed by ``rid=<id>`` when ``RequestIdMiddleware`` gave the request an id. Status >= 500 logs at ERROR, >= 400 at WARNING, else INFO. Put it first in
 ``MIDDLEWARE_CLASSES`` so its ``process_endcall`` runs last.
 """
 
@@ -42,9 +42,10 @@ class AccessLogMiddleware:
         request = handler.request
         headers = request.headers
         length = handler._headers.get("Content-Length", "-")
+        rid = getattr(request, "request_id", None)
         access_log.log(
             level,
-            '%s - - [%s] "%s %s %s" %d %s "%s" "%s" %.2fms',
+            '%s - - [%s] "%s %s %s" %d %s "%s" "%s" %.2fms' + (" rid=%s" if rid else "%s"),
             request.remote_ip,
             time.strftime("%d/%b/%Y:%H:%M:%S %z"),
             request.method,
@@ -55,4 +56,5 @@ class AccessLogMiddleware:
             _quote(headers.get("Referer")),
             _quote(headers.get("User-Agent")),
             1000.0 * request.request_time(),
+            rid or "",
         )
