@@ -23,6 +23,12 @@ IPV4_ONLY = True
 EVENT_LOOP = "uvloop"  # or 'asyncio'; uvloop falls back to asyncio where it does not import
 PROCESSES = 1  # 0 = one per CPU
 SHUTDOWN_TIMEOUT = 30  # seconds the server waits for in-flight requests on SIGTERM/SIGINT
+# seconds between SIGTERM and closing the listening sockets, during which /readyz answers 503
+# (so a load balancer takes the process out of rotation before it stops accepting)
+SHUTDOWN_GRACE = 0
+# health and readiness endpoints (tornadopy.health); None or {} turns them off
+HEALTH_URLS = {"healthz": "/healthz", "readyz": "/readyz"}
+HEALTH_TIMEOUT = 2  # seconds each service may take to answer a readiness probe
 THREADS_NUM = os.cpu_count() or 4
 SERVER = "tornado"
 

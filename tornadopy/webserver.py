@@ -304,6 +304,10 @@ class Server:
         """Stop accepting, drain in-flight requests, close connections, clients and pools."""
         assert self.httpserver is not None and self.application is not None
         app = self.application
+        app.accepting = False  # /readyz answers 503 from now on
+        grace = float(settings.SHUTDOWN_GRACE)
+        if grace > 0:
+            await asyncio.sleep(grace)
         self.httpserver.stop()
         timeout = float(settings.SHUTDOWN_TIMEOUT)
         await app.drain(timeout)
