@@ -5,12 +5,12 @@ import json
 import signal
 import time
 
+from test_webserver import start
 from tornado.httpclient import AsyncHTTPClient
 
 from tornadopy.application import Application
 from tornadopy.conf import override_settings
 from tornadopy.testing import serve
-from test_webserver import start
 
 
 def build():
