@@ -159,7 +159,9 @@ async def test_explicit_rollback(db):
 async def test_transactions_belong_to_their_task(db):
     """Two tasks: one rolls back, the other's work (outside any transaction) stays."""
     if db.dialect_name == "sqlite":
-        pytest.skip("SQLite allows one writer at a time: the second insert would wait for the first")
+        pytest.skip(
+            "SQLite allows one writer at a time: the second insert would wait for the first"
+        )
     gate = asyncio.Event()
 
     async def rolled_back():
