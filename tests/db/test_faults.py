@@ -15,8 +15,9 @@ from .conftest import MYSQL_PORT, mysql_entry, run_sql
 CONN_ID = text("SELECT CONNECTION_ID()")
 
 
-def settings_for(pool_pre_ping=True, **connect_args):
-    entry = mysql_entry(MYSQL_PORT, OPTIONS={"connect_args": connect_args} if connect_args else {})
+def settings_for(pool_pre_ping=True, driver="mysql+aiomysql", **connect_args):
+    options = {"connect_args": connect_args} if connect_args else {}
+    entry = mysql_entry(MYSQL_PORT, driver=driver, OPTIONS=options)
     return {
         "DATABASE_CONNECTION": {"default": {"connections": [entry]}},
         "SQLALCHEMY_CONFIGURATION": {
@@ -38,8 +39,9 @@ def server_has_connection(cid: int) -> bool:
     )
 
 
-async def test_killed_pooled_connection_is_replaced(mysql_server):
-    with override_settings(**settings_for()):
+@pytest.mark.parametrize("driver", ["mysql+aiomysql", "mysql+asyncmy"])
+async def test_killed_pooled_connection_is_replaced(mysql_server, driver):
+    with override_settings(**settings_for(driver=driver)):
         first = await conn_id()
         run_sql(MYSQL_PORT, f"KILL CONNECTION {int(first)}")
         assert not server_has_connection(first)
@@ -77,9 +79,10 @@ async def test_ping_db_keeps_idle_connections_alive(mysql_server):
 
 
 @pytest.mark.slow
-async def test_cancelled_queries_leave_nothing_behind(mysql_server):
+@pytest.mark.parametrize("driver", ["mysql+aiomysql", "mysql+asyncmy"])
+async def test_cancelled_queries_leave_nothing_behind(mysql_server, driver):
     """200 ``SELECT SLEEP(1)`` cancelled by ``asyncio.wait_for``, 20 at a time."""
-    with override_settings(**settings_for()):
+    with override_settings(**settings_for(driver=driver)):
         tag = f"tpdb_sleep_{time.monotonic_ns()}"
 
         async def sleepy():
@@ -118,8 +121,9 @@ def lock_table(mysql_server):
 
 
 @pytest.mark.slow
-async def test_cancelled_transaction_releases_its_row_lock(lock_table):
-    with override_settings(**settings_for()):
+@pytest.mark.parametrize("driver", ["mysql+aiomysql", "mysql+asyncmy"])
+async def test_cancelled_transaction_releases_its_row_lock(lock_table, driver):
+    with override_settings(**settings_for(driver=driver)):
 
         async def hold_lock():
             async with session_scope(master=True) as s:

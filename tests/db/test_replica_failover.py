@@ -93,3 +93,19 @@ async def test_replica_stopped_and_restarted_under_traffic(replica_servers):
         print(f"{len(traffic.records)} reads, {total_failed} failed while the replica went down")
         # only requests in flight while the server went down may fail
         assert total_failed <= len(traffic.tasks), total_failed
+
+
+async def test_master_restart_only_fails_requests_in_flight(replica_servers):
+    """D1: the master restarts; pooled connections are dead; the next request still works."""
+    conns = replica_servers.connections()
+    with override_settings(DATABASE_CONNECTION={"default": {"connections": conns}}):
+        async with session_scope(master=True) as s:
+            assert (await s.execute(text("SELECT @@server_id"))).scalar() == MASTER_ID
+        try:
+            await replica_servers.script("stop", "master")
+            await replica_servers.script("start", "master")
+            async with session_scope(master=True) as s:  # the pooled connection died: replaced
+                assert (await s.execute(text("SELECT @@server_id"))).scalar() == MASTER_ID
+        finally:
+            await replica_servers.script("start")  # both up, replication running
+        await asyncio.to_thread(replica_servers.wait_replicated)
