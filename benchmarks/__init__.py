@@ -1,0 +1,1 @@
+"""tornadopy's bundled benchmarks (SPEC §16): ``python -m benchmarks.run``; see README.md here."""

@@ -1,0 +1,167 @@
+"""A small HTTP/1.1 keep-alive load generator, used by :mod:`benchmarks.run` when ``wrk`` is absent.
+
+::
+
+    python -m benchmarks.loadgen http://127.0.0.1:PORT/plaintext -c 64 -d 5
+
+Opens ``-c`` keep-alive connections, each sending one GET at a time for ``-d`` seconds, and
+prints one JSON line: ``requests``, ``seconds``, ``rps``, ``p50_ms``, ``p99_ms``, ``errors``
+(non-2xx responses and socket errors). Uses uvloop when it imports. It is one Python process on
+one core: it saturates at a few tens of thousands of requests/s, well above what one Tornado
+process serves, but wrk is the reference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+
+class _Conn(asyncio.Protocol):
+    """One keep-alive connection sending the same request again as each response completes."""
+
+    def __init__(self, request: bytes, stats: _Stats, deadline: float) -> None:
+        self.request = request
+        self.stats = stats
+        self.deadline = deadline
+        self.buf = b""
+        self.sent_at = 0.0
+        self.need: int | None = None  # bytes of the current response (headers + body)
+        self.status = 0
+        self.transport: asyncio.Transport | None = None
+        self.closed = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self._send()
+
+    def _send(self) -> None:
+        assert self.transport is not None
+        self.sent_at = time.perf_counter()
+        self.transport.write(self.request)
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        while True:
+            if self.need is None:
+                end = self.buf.find(b"\r\n\r\n")
+                if end < 0:
+                    return
+                head = self.buf[:end].decode("latin-1")
+                lines = head.split("\r\n")
+                try:
+                    self.status = int(lines[0].split(" ", 2)[1])
+                except (IndexError, ValueError):
+                    self._fail()
+                    return
+                length = 0
+                for line in lines[1:]:
+                    name, _, value = line.partition(":")
+                    if name.strip().lower() == "content-length":
+                        length = int(value.strip())
+                self.need = end + 4 + length
+            if len(self.buf) < self.need:
+                return
+            self.buf = self.buf[self.need :]
+            self.need = None
+            now = time.perf_counter()
+            self.stats.record(now - self.sent_at, 200 <= self.status < 400)
+            if now >= self.deadline:
+                assert self.transport is not None
+                self.transport.close()
+                return
+            self._send()
+
+    def _fail(self) -> None:
+        self.stats.errors += 1
+        if self.transport is not None:
+            self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if exc is not None:
+            self.stats.errors += 1
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+
+class _Stats:
+    def __init__(self) -> None:
+        self.latencies: list[float] = []
+        self.errors = 0
+
+    def record(self, seconds: float, ok: bool) -> None:
+        self.latencies.append(seconds)
+        if not ok:
+            self.errors += 1
+
+
+def _percentile(sorted_values: list[float], q: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    index = min(len(sorted_values) - 1, max(0, round(q * len(sorted_values)) - 1))
+    return sorted_values[index]
+
+
+async def load(url: str, connections: int, duration: float) -> dict[str, float]:
+    """Run the load and return the figures (see the module docstring)."""
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    request = (
+        f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUser-Agent: benchmarks.loadgen\r\n"
+        "Accept: */*\r\n\r\n"
+    ).encode()
+    loop = asyncio.get_running_loop()
+    stats = _Stats()
+    start = time.perf_counter()
+    deadline = start + duration
+    conns: list[_Conn] = []
+    for _ in range(connections):
+        try:
+            _, proto = await loop.create_connection(
+                lambda: _Conn(request, stats, deadline), host, port
+            )
+            conns.append(proto)
+        except OSError:
+            stats.errors += 1
+    if conns:
+        await asyncio.wait_for(asyncio.gather(*(c.closed for c in conns)), timeout=duration + 30)
+    elapsed = time.perf_counter() - start
+    lat = sorted(stats.latencies)
+    return {
+        "requests": len(lat),
+        "seconds": elapsed,
+        "rps": len(lat) / elapsed if elapsed > 0 else 0.0,
+        "p50_ms": _percentile(lat, 0.50) * 1000,
+        "p99_ms": _percentile(lat, 0.99) * 1000,
+        "errors": stats.errors,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Small HTTP/1.1 keep-alive load generator.")
+    parser.add_argument("url")
+    parser.add_argument("-c", "--connections", type=int, default=64)
+    parser.add_argument("-d", "--duration", type=float, default=5.0)
+    args = parser.parse_args(argv)
+    factory: Callable[[], asyncio.AbstractEventLoop] = asyncio.new_event_loop
+    try:
+        import uvloop
+
+        factory = uvloop.new_event_loop
+    except ImportError:
+        pass
+    with asyncio.Runner(loop_factory=factory) as runner:
+        result = runner.run(load(args.url, args.connections, args.duration))
+    print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()

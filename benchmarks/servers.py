@@ -1,0 +1,378 @@
+"""The servers the benchmarks compare, one registry of *servers* x *test types*.
+
+Each server runs in its own process, started by :mod:`benchmarks.run`::
+
+    python -m benchmarks.servers NAME [--loop asyncio|uvloop] [--cpu 0] [--profile FILE]
+
+The process binds a free loopback port chosen by the OS, prints ``READY <port>`` on stdout and
+serves until SIGTERM/SIGINT or until its stdin closes (so it never outlives the runner).
+
+Every server answers the same test types on the same paths (``/plaintext``, ``/json``) behind
+the same ``tornado.httpserver.HTTPServer`` (limits of tornadopy's ``HTTP_SERVER`` defaults) on
+the same event loop, so the rows differ only in the application and handler code.
+
+Adding a test type (TechEmpower ``db``, ``queries``, ``fortunes``, ``updates``, or ``session``):
+
+1. add a :class:`TestType` to :data:`TEST_TYPES` (path, expected content type, a ``check`` of the
+   body, and ``requires`` naming what must exist for it to run);
+2. write the handler for each server that can do it (raw Tornado doing the work by hand, and
+   tornadopy using its own features) and add it to that server's ``handlers`` mapping;
+3. if the test needs per-process set-up (a pool, a cache client), do it in the server's
+   ``build`` (tornadopy: through settings and ``Application.startup``).
+
+A server without a handler for a test type simply has no row for it.
+
+TODO (SPEC §16): ``db``, ``queries?n=20``, ``fortunes``, ``updates?n=20`` and ``session`` are not
+here yet. They need the ``World``/``Fortune`` tables (MariaDB ``test`` database on 127.0.0.1) and
+tornadopy features still being built: ``tornadopy.db.dbalchemy`` (sessions and models usable from
+a handler, engines disposed on shutdown) and ``tornadopy.middleware.session.SessionMiddleware``
+(absent so far). The raw-Tornado side of each will use the same drivers (aiomysql via
+SQLAlchemy's async engine, redis.asyncio) by hand. Peers of the ``bench`` extra (Starlette on
+uvicorn, aiohttp, Django on uvicorn) and tornadopy under uvicorn/granian (``tornadopy.asgi``,
+§2b) are not here yet either; they will be servers of this registry with a different ``serve``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import tornado.web
+from tornado.httpserver import HTTPServer
+from tornado.netutil import bind_sockets
+
+from tornadopy import global_settings
+from tornadopy.handler import ApiHandler, WebHandler
+from tornadopy.httpmodule import BaseHttpModule
+
+HELLO = b"Hello, World!"
+JSON_MESSAGE = {"message": "Hello, World!"}
+
+
+# ---------------------------------------------------------------------- test types
+
+
+@dataclass(frozen=True)
+class TestType:
+    """One kind of request every server answers the same way (a TechEmpower test type)."""
+
+    name: str
+    path: str
+    content_type: str
+    check: Callable[[bytes], bool]
+    description: str
+    #: Returns None when the test can run here, else the reason it cannot.
+    requires: Callable[[], str | None] = lambda: None
+
+
+def _check_json(body: bytes) -> bool:
+    try:
+        return bool(json.loads(body) == JSON_MESSAGE)
+    except ValueError:
+        return False
+
+
+TEST_TYPES: dict[str, TestType] = {
+    "plaintext": TestType(
+        "plaintext",
+        "/plaintext",
+        "text/plain",
+        lambda body: body == HELLO,
+        "GET /plaintext -> 'Hello, World!' (text/plain)",
+    ),
+    "json": TestType(
+        "json",
+        "/json",
+        "application/json",
+        _check_json,
+        'GET /json -> {"message": "Hello, World!"} serialised per request',
+    ),
+}
+
+
+# ---------------------------------------------------------------------- raw Tornado
+
+
+class RawPlaintext(tornado.web.RequestHandler):
+    """Plain ``tornado.web.RequestHandler`` hello-world."""
+
+    def get(self) -> None:
+        self.set_header("Content-Type", "text/plain")
+        self.write(HELLO)
+
+
+class RawJson(tornado.web.RequestHandler):
+    """Plain ``tornado.web.RequestHandler`` JSON, serialised per request."""
+
+    def get(self) -> None:
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.write(json.dumps(JSON_MESSAGE))
+
+
+# ---------------------------------------------------------------------- tornadopy
+
+
+class TpPlaintext(WebHandler):
+    """tornadopy ``WebHandler`` hello-world (same body as :class:`RawPlaintext`)."""
+
+    def get(self) -> None:
+        self.set_header("Content-Type", "text/plain")
+        self.write(HELLO)
+
+
+class TpJson(ApiHandler):
+    """tornadopy ``ApiHandler.write_api`` JSON."""
+
+    def get(self) -> None:
+        self.write_api(JSON_MESSAGE)
+
+
+class NoopMiddleware:
+    """A middleware defining call/request/response/endcall as ``async def`` no-ops."""
+
+    async def process_call(self, request: Any, clear: Any) -> None:
+        return None
+
+    async def process_request(self, handler: Any, clear: Any) -> None:
+        return None
+
+    async def process_response(self, handler: Any, clear: Any, chunk: list[bytes]) -> None:
+        return None
+
+    async def process_endcall(self, handler: Any, clear: Any) -> None:
+        return None
+
+
+class NoopMiddleware1(NoopMiddleware):
+    pass
+
+
+class NoopMiddleware2(NoopMiddleware):
+    pass
+
+
+class NoopMiddleware3(NoopMiddleware):
+    pass
+
+
+class NoopMiddleware4(NoopMiddleware):
+    pass
+
+
+class NoopMiddleware5(NoopMiddleware):
+    pass
+
+
+class NoopModule(BaseHttpModule):
+    """An HTTP module defining every hook as an ``async def`` no-op."""
+
+    async def begin_request(self, handler: Any, clear: Any) -> None:
+        return None
+
+    async def begin_render(self, handler: Any, clear: Any, template_name: str, **kw: Any) -> None:
+        return None
+
+    async def begin_response(self, handler: Any, clear: Any, chunk: list[bytes]) -> None:
+        return None
+
+    async def complete_response(self, handler: Any, clear: Any) -> None:
+        return None
+
+
+class NoopModule1(NoopModule):
+    pass
+
+
+class NoopModule2(NoopModule):
+    pass
+
+
+#: The issue-3 stack: five no-op middlewares, HTTP modules (two no-op common modules), signals
+#: without receivers.
+STACK_SETTINGS: dict[str, Any] = {
+    "MIDDLEWARE_CLASSES": (
+        *(f"benchmarks.servers.NoopMiddleware{i}" for i in range(1, 6)),
+        "tornadopy.httpmodule.httpmodule.HttpModuleMiddleware",
+        "tornadopy.middleware.signal.SignalMiddleware",
+    ),
+    "COMMON_MODULES": ("benchmarks.servers.NoopModule1", "benchmarks.servers.NoopModule2"),
+}
+
+
+# ---------------------------------------------------------------------- servers
+
+
+def build_raw(handlers: dict[str, type]) -> tornado.web.Application:
+    """A plain ``tornado.web.Application`` with one route per test type."""
+    return tornado.web.Application([(TEST_TYPES[t].path, h) for t, h in handlers.items()])
+
+
+def build_tornadopy(handlers: dict[str, type], **setting_values: Any) -> tornado.web.Application:
+    """A tornadopy ``Application`` (settings = defaults + ``setting_values``), named routes."""
+    from tornadopy.application import Application
+    from tornadopy.conf import settings
+    from tornadopy.urls import Url, route
+
+    settings.configure(**setting_values)
+    u = Url()
+    return Application(urls=route(*(u(TEST_TYPES[t].path, h, name=t) for t, h in handlers.items())))
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    """One server of the comparison: its handlers per test type and how to build its app."""
+
+    name: str
+    description: str
+    handlers: dict[str, type]
+    build: Callable[[dict[str, type]], tornado.web.Application]
+    #: The server whose figure is 1.00 in the "x raw" column.
+    baseline: str = "tornado"
+    requires: Callable[[], str | None] = field(default=lambda: None)
+    #: In the default selection of ``benchmarks.run`` (others need ``--only``).
+    default: bool = True
+
+    def make_app(self) -> tornado.web.Application:
+        return self.build(self.handlers)
+
+
+SERVERS: dict[str, ServerSpec] = {
+    s.name: s
+    for s in (
+        ServerSpec(
+            "tornado",
+            "raw tornado.web.Application + RequestHandler",
+            {"plaintext": RawPlaintext, "json": RawJson},
+            build_raw,
+        ),
+        ServerSpec(
+            "tornadopy",
+            "tornadopy Application, WebHandler / ApiHandler.write_api, no middleware",
+            {"plaintext": TpPlaintext, "json": TpJson},
+            lambda h: build_tornadopy(h, MIDDLEWARE_CLASSES=()),
+        ),
+        ServerSpec(
+            "tornadopy-stack",
+            "tornadopy + 5 no-op async middlewares + HttpModuleMiddleware (2 no-op common "
+            "modules) + SignalMiddleware (no receivers)",
+            {"plaintext": TpPlaintext, "json": TpJson},
+            lambda h: build_tornadopy(h, **STACK_SETTINGS),
+        ),
+        ServerSpec(
+            "tornadopy-default",
+            "tornadopy with the default settings (MIDDLEWARE_CLASSES = AccessLogMiddleware; "
+            "logging not configured, so no line is written)",
+            {"plaintext": TpPlaintext, "json": TpJson},
+            lambda h: build_tornadopy(h),
+        ),
+    )
+}
+
+
+# ---------------------------------------------------------------------- the server process
+
+
+def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop]:
+    """The event loop factory for ``--loop`` (``asyncio`` or ``uvloop``)."""
+    if name == "uvloop":
+        import uvloop
+
+        return uvloop.new_event_loop
+    if name != "asyncio":
+        raise SystemExit(f"unknown event loop {name!r} (asyncio or uvloop)")
+    return asyncio.new_event_loop
+
+
+def _die_with_parent() -> None:
+    """Linux: get SIGTERM when the parent (the runner) dies, whatever the way."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+async def serve(spec: ServerSpec, host: str = "127.0.0.1", port: int = 0) -> None:
+    """Serve ``spec`` until SIGTERM/SIGINT or EOF on stdin; print ``READY <port>`` when up."""
+    loop = asyncio.get_running_loop()
+    app = spec.make_app()
+    startup = getattr(app, "startup", None)
+    if startup is not None:
+        await startup()
+    sockets = bind_sockets(port, host, family=socket.AF_INET)
+    server = HTTPServer(app, **global_settings.HTTP_SERVER)
+    server.add_sockets(sockets)
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    def on_stdin() -> None:
+        try:
+            data = os.read(0, 4096)
+        except OSError:
+            data = b""
+        if not data:
+            loop.remove_reader(0)
+            stop.set()
+
+    watch_stdin = not os.isatty(0)
+    if watch_stdin:
+        loop.add_reader(0, on_stdin)
+    print(f"READY {sockets[0].getsockname()[1]}", flush=True)
+    await stop.wait()
+    server.stop()
+    try:
+        await asyncio.wait_for(server.close_all_connections(), 2)
+    except TimeoutError:
+        pass
+    shutdown = getattr(app, "shutdown", None)
+    if shutdown is not None:
+        await shutdown()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Run one benchmark server.")
+    parser.add_argument("name", choices=sorted(SERVERS))
+    parser.add_argument("--loop", default="asyncio", choices=("asyncio", "uvloop"))
+    parser.add_argument("--cpu", type=int, default=None, help="pin the process to this CPU")
+    parser.add_argument("--port", type=int, default=0, help="0 = a free port from the OS")
+    parser.add_argument("--profile", metavar="FILE", help="cProfile the process, stats to FILE")
+    args = parser.parse_args(argv)
+    _die_with_parent()
+    if args.cpu is not None and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {args.cpu})
+    spec = SERVERS[args.name]
+    reason = spec.requires()
+    if reason:
+        raise SystemExit(f"{spec.name}: cannot run: {reason}")
+    profiler = None
+    if args.profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
+    try:
+        with asyncio.Runner(loop_factory=loop_factory(args.loop)) as runner:
+            runner.run(serve(spec, port=args.port))
+    finally:
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(args.profile)
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    # run the copy imported as ``benchmarks.servers`` (the one the dotted paths name)
+    from benchmarks.servers import main as _main
+
+    _main()
