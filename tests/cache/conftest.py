@@ -3,8 +3,10 @@
 ``store`` is ``caches['default']`` configured for one backend (parametrized): local memory, files,
 memcached (one server, and two servers on a hash ring), Redis (DB 9, a per-test ``KEY_PREFIX``,
 so ``clear()`` only removes this test's keys). ``make_store(**params)`` builds more instances of
-the same backend (other prefixes, versions, key functions); all are cleared and closed after the
-test.
+the same backend (other prefixes, versions, key functions). All are closed after the test and
+cleared -- except on the shared memcached: every test uses its own ``KEY_PREFIX`` there and no
+test runs ``flush_all`` on it (that would wipe the data of any other test run using the server);
+``clearable_store`` moves the ``clear()`` test onto memcached servers of our own.
 """
 
 from __future__ import annotations
@@ -36,6 +38,18 @@ def second_memcached():
     """A second memcached (own port) for the two-server hash ring."""
     with MemcachedProcess() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def third_memcached():
+    with MemcachedProcess() as server:
+        yield server
+
+
+def shares_memcached(config: dict[str, Any]) -> bool:
+    """True for a memcached config: its ``clear()`` (flush_all) would wipe the shared server
+    under every other test run using it, so tests never clear it."""
+    return config["BACKEND"] == BACKENDS["memcached"]
 
 
 def backend_config(name: str, request: pytest.FixtureRequest, tmp_path: Any) -> dict[str, Any]:
@@ -73,8 +87,25 @@ async def store(store_config: dict[str, Any]):
         try:
             yield instance
         finally:
-            if not instance.closed:
+            if not instance.closed and not shares_memcached(store_config):
                 await instance.clear()
+            await close_all()
+
+
+@pytest.fixture
+async def clearable_store(store_config: dict[str, Any], request: pytest.FixtureRequest):
+    """``store``, except that memcached runs on servers of our own: ``clear()`` flushes them."""
+    config = dict(store_config)
+    if shares_memcached(config):
+        private = [request.getfixturevalue("second_memcached").location]
+        if isinstance(config["LOCATION"], list):
+            private.append(request.getfixturevalue("third_memcached").location)
+        config["LOCATION"] = private
+    with override_settings(CACHES={"default": config}):
+        instance = caches["default"]
+        try:
+            yield instance
+        finally:
             await close_all()
 
 
@@ -92,5 +123,6 @@ async def make_store(store_config: dict[str, Any]):
     yield make
     for instance in made:
         if not instance.closed:
-            await instance.clear()
+            if not shares_memcached(store_config):
+                await instance.clear()
             await instance.close()

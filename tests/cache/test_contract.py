@@ -302,10 +302,10 @@ async def test_get_or_set_with_timeout_zero_returns_but_does_not_keep(store):
     assert await store.get("k") is None
 
 
-async def test_clear_removes_entries(store):
-    await store.set_many({"a": 1, "b": 2})
-    await store.clear()
-    assert await store.get_many(["a", "b"]) == {}
+async def test_clear_removes_entries(clearable_store):
+    await clearable_store.set_many({"a": 1, "b": 2})
+    await clearable_store.clear()
+    assert await clearable_store.get_many(["a", "b"]) == {}
 
 
 async def test_large_value_round_trips(store):

@@ -44,8 +44,9 @@ class ServerProcess:
 
     name = "server"
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, *extra_args: str) -> None:
         self.port = port or free_port()
+        self.extra_args = list(extra_args)
         self.proc: subprocess.Popen[bytes] | None = None
         self.paused = False
 
@@ -67,6 +68,7 @@ class ServerProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                self.proc = None
                 raise RuntimeError(f"{self.name} on port {self.port} exited at start-up")
             try:
                 if self._answers():
@@ -74,6 +76,7 @@ class ServerProcess:
             except OSError:
                 pass
             time.sleep(0.02)
+        self.kill()
         raise RuntimeError(f"{self.name} on port {self.port} did not answer within {timeout} s")
 
     async def astart(self, timeout: float = 10.0) -> None:
@@ -135,10 +138,11 @@ class RedisProcess(ServerProcess):
             "no",
             "--loglevel",
             "warning",
+            *self.extra_args,
         ]
 
     def _answers(self) -> bool:
-        return _exchange(self.port, b"PING\r\n").startswith(b"+PONG")
+        return _exchange(self.port, b"PING\r\n").startswith((b"+PONG", b"-NOAUTH"))
 
 
 class MemcachedProcess(ServerProcess):
