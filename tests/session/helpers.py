@@ -111,10 +111,18 @@ class Ops(WebHandler):
                 out = str(exc)
         elif op == "info":
             out = {"user": await s.get("user"), "id": s.session_id, "new": s.is_new}
+        elif op in ("stream", "stream_saved"):  # headers go out before the response hook
+            await s.set(arg("k"), arg("v"))
+            if op == "stream_saved":
+                await s.save()
+            self.write("[")
+            await self.flush()
+            out = "]"
         elif op == "status":
             await s.set("k", "v")
             self.set_status(int(arg("code")))
-        self.set_header("Content-Type", "application/json")
+        if not self._headers_written:
+            self.set_header("Content-Type", "application/json")
         self.write(json.dumps(out))
 
 

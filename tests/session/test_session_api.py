@@ -7,6 +7,7 @@ from urllib.parse import quote
 import pytest
 
 from session.helpers import CALLS, body, set_cookies, site
+from tornadopy.cache import caches
 
 NAME = "__TORNADOSSID"
 
@@ -112,6 +113,33 @@ async def test_non_json_value_is_refused_at_set(backend):
         resp = await client.get("/s/badvalue")
         assert resp.code == 500
         assert NAME not in set_cookies(resp)
+
+
+async def test_records_are_json_text_in_the_store(backend):
+    async with site(backend) as (client, _):
+        await client.get("/s/set?k=user&v=" + q({"name": "alice", "ids": [1, 2]}))
+        rand = client.cookies[NAME].value.split(".")[1]
+        raw = await caches["sessions"].get(f"tornadopy.session:{rand}")
+        assert isinstance(raw, str)
+        assert json.loads(raw)["d"] == {"user": {"name": "alice", "ids": [1, 2]}}
+
+
+async def test_streaming_handler_existing_session_is_still_saved(backend):
+    async with site(backend) as (client, _):
+        await client.get("/s/set?k=a&v=1")
+        resp = await client.get("/s/stream?k=a&v=streamed")
+        assert resp.code == 200 and resp.body == b'["]"'
+        assert body(await client.get("/s/get?k=a")) == "streamed"
+
+
+async def test_streaming_handler_new_session_needs_an_explicit_save(backend, caplog):
+    async with site(backend) as (client, _):
+        resp = await client.get("/s/stream?k=a&v=1")
+        assert NAME not in set_cookies(resp)  # headers were gone before the response hook
+        assert any("headers were already sent" in r.getMessage() for r in caplog.records)
+        resp = await client.get("/s/stream_saved?k=a&v=1")
+        assert NAME in set_cookies(resp)
+        assert body(await client.get("/s/get?k=a")) == "1"
 
 
 async def test_dict_style_access_explains_how_to_port():

@@ -70,7 +70,7 @@ async def test_store_calls_per_kind_of_request():
         assert CALLS == ["get", "set", "has_key"]  # save + revocation check (S4)
 
 
-async def test_untouched_request_sends_no_command_to_redis(tmp_path):
+async def test_untouched_request_sends_no_command_to_redis():
     from support.servers import RedisProcess
 
     with RedisProcess() as redis_proc:
