@@ -1,0 +1,5 @@
+"""``uvicorn asgisite.asgi:application`` / ``granian --interface asgi asgisite.asgi:application``."""
+
+from tornadopy.asgi import get_asgi_application
+
+application = get_asgi_application("asgisite.settings")

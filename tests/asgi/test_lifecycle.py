@@ -1,0 +1,99 @@
+"""Start-up, shutdown, workers and launchers of the ASGI serving (SPEC §2b)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+
+import pytest
+
+from tornadopy.asgi import check_server
+from tornadopy.exception import ImproperlyConfigured
+
+from .rawhttp import raw
+
+
+def read_lines(path: str) -> list[str] | None:
+    """The lines of a file the server wrote, or None when it does not exist."""
+    if not os.path.exists(path):
+        return None
+    with open(path) as fh:
+        return fh.read().splitlines()
+
+
+LAUNCHERS = ("tornado", "uvicorn", "granian", "uvicorn-serve_with", "granian-serve_with")
+
+
+@pytest.mark.parametrize("kind", LAUNCHERS)
+async def test_startup_and_shutdown_hooks_run(start_server, kind):
+    server = start_server(kind)
+    resp = await raw(server.port, "GET", "/init")
+    data = json.loads(resp.body)
+    assert data["init_pid"] == data["pid"], "process_init did not run in the serving process"
+    assert read_lines(server.shutdown_file) is None
+    code = server.stop()
+    # the uvicorn command re-raises SIGTERM after its graceful shutdown; the others exit 0
+    assert code == (-signal.SIGTERM if kind == "uvicorn" else 0), server.log()
+    lines = read_lines(server.shutdown_file)
+    # process_shutdown ran once, in the process that served (and initialised) the site
+    assert lines == [f"shutdown {data['pid']} init={data['pid']} state=0"], lines
+
+
+@pytest.mark.parametrize("kind", ["uvicorn-serve_with", "granian-serve_with"])
+async def test_serve_with_leaves_date_and_server_to_tornado(start_server, kind):
+    server = start_server(kind)
+    resp = await raw(server.port, "GET", "/hello")
+    assert resp.status == 200
+    assert len(resp.all("date")) == 1
+    assert len(resp.all("server")) == 1
+    assert resp.header("server").startswith("TornadoServer/")
+
+
+@pytest.mark.parametrize("kind", ["uvicorn-serve_with", "granian-serve_with"])
+async def test_serve_with_two_workers(start_server, kind):
+    server = start_server(kind, processes=2)
+    pids = set()
+    for _ in range(60):
+        resp = await raw(server.port, "GET", "/init")
+        data = json.loads(resp.body)
+        assert data["init_pid"] == data["pid"]  # every worker ran its own process_init
+        pids.add(data["pid"])
+        if len(pids) == 2:
+            break
+        await asyncio.sleep(0.01)
+    assert len(pids) == 2, f"60 connections all went to {pids}"
+    assert server.stop() == 0, server.log()
+    shut = sorted(int(line.split()[1]) for line in read_lines(server.shutdown_file) or [])
+    assert shut == sorted(pids)
+
+
+async def test_uvicorn_proxy_headers_are_the_servers(start_server):
+    # uvicorn trusts X-Forwarded-* from 127.0.0.1 by default (--forwarded-allow-ips)
+    server = start_server("uvicorn")
+    resp = await raw(
+        server.port,
+        "GET",
+        "/info",
+        headers={"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https"},
+    )
+    data = json.loads(resp.body)
+    assert data["remote_ip"] == "203.0.113.7"
+    assert data["protocol"] == "https"
+
+
+async def test_granian_ignores_proxy_headers(start_server):
+    server = start_server("granian")
+    resp = await raw(server.port, "GET", "/info", headers={"X-Forwarded-For": "203.0.113.7"})
+    data = json.loads(resp.body)
+    assert data["remote_ip"] == "127.0.0.1"
+    assert data["protocol"] == "http"
+
+
+def test_check_server_names():
+    assert check_server("tornado") == "tornado"
+    assert check_server(" Uvicorn ") == "uvicorn"
+    assert check_server("granian") == "granian"
+    with pytest.raises(ImproperlyConfigured, match="SERVER is 'gunicorn'"):
+        check_server("gunicorn")
