@@ -157,6 +157,7 @@ def test_startproject_writes_the_seed_layout(project):
     assert "run()" in runserver
 
 
+@pytest.mark.slow
 def test_startproject_tests_pass_right_away(project):
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
@@ -252,6 +253,7 @@ def test_startproject_name_may_be_a_directory_in_the_current_directory(tmp_path)
 # ---------------------------------------------------------------- startapp
 
 
+@pytest.mark.slow
 def test_startapp_creates_an_app_whose_tests_pass_and_prints_installed_apps(project):
     proc = cli("startapp", "blog", cwd=project)
     assert proc.returncode == 0, proc.stderr
@@ -365,6 +367,7 @@ def test_runserver_unknown_option_is_a_one_line_error(project):
     assert "frobnicate" in one_line_error(proc)
 
 
+@pytest.mark.slow
 def test_runserver_server_option(project):
     """--server=uvicorn goes through tornadopy.asgi.serve_with when it exists (and says it is not
     available otherwise); an unknown server is a usage error."""
