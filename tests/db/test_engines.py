@@ -64,3 +64,18 @@ async def test_a_forked_process_does_not_reuse_the_parents_engines(tmp_path, mon
         assert child is not parent
         async with session_scope() as s:
             assert (await s.execute(text("SELECT 3"))).scalar() == 3
+
+
+async def test_ping_works_on_every_pool_kind(tmp_path, caplog):
+    """PING_DB pings a StaticPool (in-memory SQLite) as well as a queue pool, without errors."""
+    conf = {
+        "default": {"connections": [{"ROLE": "master", "URL": "sqlite+aiosqlite://"}]},
+        "file": {
+            "connections": [{"ROLE": "master", "URL": f"sqlite+aiosqlite:///{tmp_path}/f.db"}]
+        },
+    }
+    with override_settings(DATABASE_CONNECTION=conf):
+        get_engine("default"), get_engine("file")
+        await registry().ping_all(3)
+        assert get_engine("file").pool.checkedin() == 1
+    assert "failed a ping" not in caplog.text

@@ -61,7 +61,8 @@ async def ping_engine(engine: AsyncEngine, count: int = 1) -> None:
         async with engine.connect() as conn:
             await conn.exec_driver_sql("SELECT 1")
 
-    n = max(1, min(count, engine.pool.checkedin()))  # type: ignore[attr-defined]
+    idle = getattr(engine.pool, "checkedin", None)  # StaticPool/NullPool have no queue
+    n = max(1, min(count, idle() if idle is not None else 1))
     results = await asyncio.gather(*(one() for _ in range(n)), return_exceptions=True)
     for result in results:
         if isinstance(result, BaseException):
@@ -84,7 +85,10 @@ class Replica:
         return f"<Replica {self.spec.label} {state}>"
 
     def _on_error(self, context: Any) -> None:
-        # a connect failure (no connection yet) or a lost connection takes the replica out
+        # a connect failure (no connection yet) or a lost connection takes the replica out; a
+        # cancelled task (CancelledError, a BaseException) says nothing about the server
+        if not isinstance(context.original_exception, Exception):
+            return
         if context.connection is None or context.is_disconnect:
             self.mark_down(context.original_exception)
 

@@ -85,9 +85,6 @@ class SessionScope:
         self.written: set[str] = set()
         self.closed = False
 
-    def __bool__(self) -> bool:
-        return True
-
     def session(self, name: str = "default", *, master: bool = False) -> DBSession:
         """The scope's session for connection ``name`` (made on first use)."""
         key = (name, master)
