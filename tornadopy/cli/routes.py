@@ -119,14 +119,7 @@ def route_rows() -> list[Row]:
 
 def _rules_for(mw: Any, route_name: str | None, path: str) -> list[Any]:
     """The ``ROUTE_MODULES`` entries that apply to a request, in the dict's order."""
-    helper = getattr(mw, "rules_for", None)
-    if helper is not None:
-        return list(helper(route_name, path))
-    # the two lines of HttpModuleMiddleware.chain_for that pick the entries
-    matched = {i for i, rx in mw._regex_rules if rx.search(path)}
-    if route_name:
-        matched |= set(mw._name_rules.get(route_name, []))
-    return [mw.rules[i] for i in sorted(matched)]
+    return list(mw.rules_for(route_name, path))
 
 
 def describe_modules(mw: Any, route_name: str | None, path: str) -> Modules:

@@ -124,17 +124,23 @@ class HttpModuleMiddleware:
         names = {r["name"] for r in getattr(application, "route_table", ()) if r["name"]}
         self._classify(names)
 
+    def _rule_indexes(self, route_name: str | None, matched: tuple[int, ...]) -> list[int]:
+        if not route_name:
+            return list(matched)
+        return sorted(set(self._name_rules.get(route_name, [])) | set(matched))
+
+    def rules_for(self, route_name: str | None, path: str) -> list[_Rule]:
+        """The ``ROUTE_MODULES`` rules that apply to a request for ``path`` on ``route_name``."""
+        matched = tuple(i for i, rx in self._regex_rules if rx.search(path))
+        return [self.rules[i] for i in self._rule_indexes(route_name, matched)]
+
     def chain_for(self, route_name: str | None, path: str) -> Chain:
+        """The modules for a request (memoised per route name and set of matching regexes)."""
         matched = tuple(i for i, rx in self._regex_rules if rx.search(path))
         key = (route_name, matched)
         chain = self._chains.get(key)
         if chain is None:
-            indexes = (
-                sorted(set(self._name_rules.get(route_name, [])) | set(matched))
-                if route_name
-                else list(matched)
-            )
-            rules = [self.rules[i] for i in indexes]
+            rules = [self.rules[i] for i in self._rule_indexes(route_name, matched)]
             if any(r.remove_all for r in rules):
                 modules: list[BaseHttpModule] = []
             else:
