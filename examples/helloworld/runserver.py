@@ -1,6 +1,10 @@
 """Run the helloworld example: ``python examples/helloworld/runserver.py`` (then open the URL).
 
 Options: --port=8000 --address=127.0.0.1 --settings=settings.setting --processes=1
+
+Pages: / (home), /login (a form with XSRF; starts a session), /profile (the session's data;
+anonymous visitors are sent to /login), the "Log out" button (POST /logout), /hello/<name>,
+/api/time. Sessions are kept in local memory by default (settings/setting.py).
 """
 
 import os

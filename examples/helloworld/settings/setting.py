@@ -1,6 +1,6 @@
 """Development settings of the helloworld example: embedded defaults, nothing to install.
 
-Local-memory cache, SQLite database (a file next to this project), Tornado templates.
+Local-memory cache (which also stores the sessions), Tornado templates.
 """
 
 import os
@@ -20,6 +20,7 @@ INSTALLED_APPS = ("main",)
 
 MIDDLEWARE_CLASSES = (
     "tornadopy.middleware.accesslog.AccessLogMiddleware",
+    "tornadopy.middleware.session.SessionMiddleware",  # handler.session, stored in CACHES
     "tornadopy.middleware.signal.SignalMiddleware",
     "tornadopy.httpmodule.httpmodule.HttpModuleMiddleware",
 )
@@ -30,3 +31,7 @@ ROUTE_MODULES = {"^/api/": ["!main.modules.PoweredBy"]}
 LOGGING_DIR = os.path.join(PROJECT_PATH, "logs")
 
 TEMPLATE_CONFIG = {"template_engine": None}
+
+# Sessions live in CACHES['default'] (a local-memory cache: one process, lost on restart). Keep the
+# defaults for everything else; setting_online.py gives the production secret.
+SESSION = {"session_cache_alias": "default"}
