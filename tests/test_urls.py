@@ -8,7 +8,7 @@ from tornadopy import Url, include, route
 from tornadopy.application import Application, load_app_urls
 from tornadopy.conf import override_settings
 from tornadopy.exception import ImproperlyConfigured
-from tornadopy.testing import serve
+from tornadopy.testing import TestCase, serve
 from tornadopy.urls import join_path, resolve_urls
 
 
@@ -61,23 +61,38 @@ def test_missing_app_is_an_error_naming_it():
         load_app_urls(["no_such_app"])
 
 
-async def test_url_kwargs_per_instance_route_kwargs_win_and_nothing_leaks():
-    async with serve(app()) as client:
-        a = json.loads((await client.get("/kw/a")).body)
-        b = json.loads((await client.get("/kw/b")).body)
-        a2 = json.loads((await client.get("/kw/a")).body)
+SHOP = pytest.mark.tornadopy_settings(INSTALLED_APPS=("coreproj.shop",), MIDDLEWARE_CLASSES=())
+
+
+@SHOP
+async def test_url_kwargs_per_instance_route_kwargs_win_and_nothing_leaks(tornadopy_client):
+    client = tornadopy_client
+    a = json.loads((await client.get("/kw/a")).body)
+    b = json.loads((await client.get("/kw/b")).body)
+    a2 = json.loads((await client.get("/kw/a")).body)
     assert a == {"shared": "url", "both": "routeA", "touched": True}
     assert b == {"shared": "url", "both": "url", "own": "b", "touched": True}
     assert a2 == a  # "touched" set by the earlier request did not persist, "own" did not leak
 
 
-async def test_reverse_url_and_included_routes():
-    async with serve(app()) as client:
-        assert (await client.get("/item/42")).body == b"/item/42"
-        assert (await client.get("/sub/item/7")).body == b"/item/7"
+@SHOP
+async def test_reverse_url_and_included_routes(tornadopy_client):
+    assert (await tornadopy_client.get("/item/42")).body == b"/item/42"
+    assert (await tornadopy_client.get("/sub/item/7")).body == b"/item/7"
 
 
 async def test_plain_tornado_handler_route_still_works():
     async with serve(app()) as client:
         resp = await client.get("/plain")
     assert resp.code == 200 and resp.body == b"plain tornado"
+
+
+class ShopTests(TestCase):
+    """The unittest flavour of the test kit (tornadopy.testing.TestCase)."""
+
+    settings_module = "coreproj.settings.base"
+    settings_overrides = {"MIDDLEWARE_CLASSES": ()}
+
+    async def test_plain_route_through_the_test_case(self):
+        resp = await self.client.get("/plain")
+        self.assertEqual((resp.code, resp.body), (200, b"plain tornado"))

@@ -198,7 +198,7 @@ class Application(tornado.web.Application):
         self._tornado_access_log = not any(
             getattr(m, "replaces_tornado_access_log", False) for m in self.middleware.instances
         )
-        specs = load_app_urls(s.INSTALLED_APPS) if urls is None else list(urls)
+        specs: list[Any] = load_app_urls(s.INSTALLED_APPS) if urls is None else list(urls)
         specs.extend(URLSpec(p, h, k, name=n) for p, h, k, n in health_routes())
         self.route_table = self._build_routes(specs)
         self._inflight = 0

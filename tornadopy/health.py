@@ -114,7 +114,7 @@ class ReadyHandler(tornado.web.RequestHandler):
 def health_routes() -> list[tuple[str, type, dict[str, Any], str]]:
     """The (pattern, handler, kwargs, name) routes configured by ``HEALTH_URLS``."""
     urls = settings.HEALTH_URLS or {}
-    routes = []
+    routes: list[tuple[str, type, dict[str, Any], str]] = []
     if urls.get("healthz"):
         routes.append((urls["healthz"], HealthHandler, {}, "tornadopy-healthz"))
     if urls.get("readyz"):

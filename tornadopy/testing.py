@@ -20,6 +20,7 @@ import contextlib
 import os
 import secrets
 import socket
+import unittest
 from collections.abc import AsyncIterator
 from http.cookies import SimpleCookie
 from typing import Any
@@ -33,7 +34,14 @@ from tornado.web import Application
 
 from tornadopy.conf import override_settings
 
-__all__ = ["Client", "override_settings", "require_service", "serve", "services_required"]
+__all__ = [
+    "Client",
+    "TestCase",
+    "override_settings",
+    "require_service",
+    "serve",
+    "services_required",
+]
 
 
 class Client:
@@ -147,3 +155,43 @@ def require_service(name: str, host: str, port: int) -> None:
         if services_required():
             pytest.fail(msg + " and TORNADOPY_REQUIRE_SERVICES=1", pytrace=False)
         pytest.skip(msg)
+
+
+class TestCase(unittest.IsolatedAsyncioTestCase):
+    """A unittest test case with a served application and a cookie-keeping ``self.client``.
+
+    ::
+
+        class HomeTests(TestCase):
+            settings_module = 'settings.setting'
+            settings_overrides = {'DEBUG': False}
+
+            async def test_home(self):
+                resp = await self.client.get('/')
+                self.assertEqual(resp.code, 200)
+
+    Override :meth:`get_app` to build the application yourself.
+    """
+
+    settings_module: str | None = None
+    settings_overrides: dict[str, Any] = {}
+
+    def get_app(self) -> Application:
+        from tornadopy.application import Application as TornadopyApplication
+
+        return TornadopyApplication()
+
+    async def asyncSetUp(self) -> None:
+        from tornadopy.conf import settings
+
+        self._stack = contextlib.AsyncExitStack()
+        saved = settings.__dict__["_wrapped"]
+        self._stack.callback(settings.__dict__.__setitem__, "_wrapped", saved)
+        if self.settings_module:
+            settings.configure(self.settings_module)
+        self._stack.enter_context(override_settings(**self.settings_overrides))
+        self.app = self.get_app()
+        self.client = await self._stack.enter_async_context(serve(self.app))
+
+    async def asyncTearDown(self) -> None:
+        await self._stack.aclose()
