@@ -96,3 +96,18 @@ class ShopTests(TestCase):
     async def test_plain_route_through_the_test_case(self):
         resp = await self.client.get("/plain")
         self.assertEqual((resp.code, resp.body), (200, b"plain tornado"))
+
+
+def test_reverse_url_drops_the_optional_slash_marker():
+    u = Url("coreproj.shop.handlers")
+    with override_settings(MIDDLEWARE_CLASSES=()):
+        application = Application(
+            urls=route(
+                u(r"/?", "Kwargs", name="Home"),
+                u(r"/login/?", "Kwargs", name="Login"),
+                u(r"/item/(\d+)/?", "Reverse", name="It"),
+            )
+        )
+    assert application.reverse_url("Home") == "/"
+    assert application.reverse_url("Login") == "/login/"
+    assert application.reverse_url("It", 5) == "/item/5/"

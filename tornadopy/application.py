@@ -319,7 +319,10 @@ class Application(tornado.web.Application):
         self.started = False
 
     def reverse_url(self, name: str, *args: Any) -> str:
-        return super().reverse_url(name, *args)
+        """Tornado's ``reverse_url``, without the ``?`` an optional trailing slash leaves
+        (``r'/login/?'`` reverses to ``/login/``, ``r'/?'`` to ``/``)."""
+        url = super().reverse_url(name, *args)
+        return url[:-1] if url.endswith("/?") else url
 
 
 async def close_services() -> None:
