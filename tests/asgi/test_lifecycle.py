@@ -97,3 +97,14 @@ def test_check_server_names():
     assert check_server("granian") == "granian"
     with pytest.raises(ImproperlyConfigured, match="SERVER is 'gunicorn'"):
         check_server("gunicorn")
+
+
+@pytest.mark.parametrize("kind", ["tornado", "uvicorn", "granian"])
+async def test_shutdown_lets_an_inflight_request_finish(start_server, kind):
+    server = start_server(kind)
+    conn_task = asyncio.ensure_future(raw(server.port, "GET", "/slow?seconds=1.5"))
+    await asyncio.sleep(0.4)  # the request is in the handler now
+    await asyncio.get_running_loop().run_in_executor(None, server.stop)
+    resp = await asyncio.wait_for(conn_task, 10)
+    assert (resp.status, resp.body) == (200, b"slow done")
+    assert len(read_lines(server.shutdown_file) or []) == 1

@@ -352,3 +352,35 @@ async def test_expect_100_continue_refused_when_too_large(live_server):
         assert statuses == [100, 400]  # Tornado checks the length only after its 100 Continue
     else:
         assert statuses == [413]  # refused before any 100 Continue: the body is never sent
+
+
+# ---------------------------------------------------------------------- errors and streams
+
+
+async def test_handler_error_is_a_500_page(client):
+    resp = await client.get("/boom")
+    assert resp.code == 500
+    assert b"500: Internal Server Error" in resp.body
+
+
+async def test_service_unavailable_is_a_503(client):
+    resp = await client.get("/unavailable")
+    assert resp.code == 503
+
+
+async def test_invalid_host_is_a_400(live_server):
+    resp = await raw(live_server.port, "GET", "/hello", headers={"Host": "a,b"})
+    assert resp.status == 400
+
+
+async def test_client_gone_during_a_streamed_response_fails_the_next_flush(live_server):
+    tok = token()
+    conn = await RawConnection.open(live_server.port)
+    await conn.send(f"GET /ticker?token={tok} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+    resp = await conn.read_head()
+    assert resp.status == 200
+    await asyncio.wait_for(conn.reader.readuntil(b"tick 1\n"), 5)
+    await conn.close()
+    stopped = await wait_for_state(live_server, f"ticker-stopped:{tok}")
+    assert stopped != ["never"]
+    assert 1 <= stopped[0] < 100

@@ -50,8 +50,11 @@ _VERSIONS = {
     "3.0": "HTTP/3.0",
 }
 
-#: lower-cased, encoded response header names, filled as names are met
+#: lower-cased, encoded response header names, and decoded request header names, filled as
+#: names are met (bounded: request names come from clients)
 _NAMES: dict[str, bytes] = {}
+_REQUEST_NAMES: dict[bytes, str] = {}
+_NAME_CACHE_SIZE = 512
 
 
 def _plain_close_hooks() -> frozenset[Any]:
@@ -106,16 +109,38 @@ def build_request(scope: Scope) -> tuple[httputil.RequestStartLine, httputil.HTT
     query = scope.get("query_string")
     uri = f"{path}?{query.decode('latin-1')}" if query else path
     version = _VERSIONS.get(scope.get("http_version", "1.1"), "HTTP/1.1")
-    headers = httputil.HTTPHeaders()
-    add = headers.add
-    for name, value in scope.get("headers") or ():
-        if name == b"host" and not value and version == "HTTP/1.0":
-            continue  # granian sends an empty Host when an HTTP/1.0 client sent none
-        add(name.decode("latin-1"), value.decode("latin-1"))
+    # a plain dict first (one normalisation per header inside HTTPHeaders), repeats added after
+    fields: dict[str, str] = {}
+    repeated: list[tuple[str, str]] | None = None
+    names = _REQUEST_NAMES
+    for raw_name, raw_value in scope.get("headers") or ():
+        name = names.get(raw_name)
+        if name is None:
+            name = raw_name.decode("latin-1")
+            if len(names) < _NAME_CACHE_SIZE:
+                names[raw_name] = name
+        if name in fields:
+            if repeated is None:
+                repeated = []
+            repeated.append((name, raw_value.decode("latin-1")))
+        elif raw_value or name != "host" or version != "HTTP/1.0":
+            fields[name] = raw_value.decode("latin-1")
+        # else: granian sends an empty Host when an HTTP/1.0 client sent none
+    headers = httputil.HTTPHeaders(fields)
+    if repeated:
+        for name, value in repeated:
+            headers.add(name, value)  # joined with commas (Set-Cookie-like lists kept)
     if version[5] in "23" and "Host" not in headers and scope.get("server"):
         host, port = scope["server"][0], scope["server"][1]
         headers["Host"] = f"{host}:{port}" if port is not None else str(host)
     return httputil.RequestStartLine(scope.get("method", "GET"), uri, version), headers
+
+
+def _response_name(name: str) -> bytes:
+    key = name.lower().encode("latin-1")
+    if len(_NAMES) < _NAME_CACHE_SIZE:
+        _NAMES[name] = key
+    return key
 
 
 def _done_future() -> asyncio.Future[None]:
@@ -145,6 +170,7 @@ class RequestCycle(httputil.HTTPConnection):
         "_body",
         "_close_callback",
         "_closed",
+        "_delegate",
         "_done",
         "_error",
         "_finished",
@@ -183,6 +209,7 @@ class RequestCycle(httputil.HTTPConnection):
         self._reading = True  # receive() belongs to the body (until it was read, or not needed)
         self._sent_start = False  # http.response.start went to the server
         self._error = 0  # status of a bare error reply owed by run()
+        self._delegate: httputil.HTTPMessageDelegate | None = None
 
     # ------------------------------------------------------------------ HTTPConnection
     def write_headers(
@@ -194,12 +221,10 @@ class RequestCycle(httputil.HTTPConnection):
         if self._closed or self._done:
             return _closed_future()
         names = _NAMES
-        raw: list[tuple[bytes, bytes]] = []
-        for name, value in headers.get_all():
-            key = names.get(name)
-            if key is None:
-                key = names[name] = name.lower().encode("latin-1")
-            raw.append((key, value.encode("latin-1")))
+        raw = [
+            (names.get(name) or _response_name(name), value.encode("latin-1"))
+            for name, value in headers.get_all()
+        ]
         self._start = {
             "type": "http.response.start",
             "status": start_line.code,  # type: ignore[union-attr]
@@ -258,6 +283,9 @@ class RequestCycle(httputil.HTTPConnection):
         """Serve the request with ``app`` (a ``tornado.web.Application``)."""
         try:
             await self._serve(app, server_conn)
+        except asyncio.CancelledError:
+            self._client_gone()  # the server gave up on the request (e.g. its shutdown timeout)
+            raise
         finally:
             reader = self._watcher
             if reader is not None and not reader.done():
@@ -274,7 +302,7 @@ class RequestCycle(httputil.HTTPConnection):
         except httputil.HTTPInputError as exc:
             self._fail(400, f"Malformed HTTP request: {exc}")
             return
-        delegate = app.start_request(server_conn, self)
+        delegate = self._delegate = app.start_request(server_conn, self)
         try:
             pending = delegate.headers_received(start_line, headers)
             if pending is not None:
@@ -289,9 +317,18 @@ class RequestCycle(httputil.HTTPConnection):
             return
         if not (self._finished or self._closed):
             if length is None:  # no framing headers: HTTP/1 says there is no body
-                length = -1 if self._version_2plus() and _may_have_body(start_line) else 0
+                length = -1 if _may_have_body(start_line) and self._version_2plus() else 0
             if length == 0:
-                self._body_complete(delegate)
+                self._reading = False
+                try:
+                    delegate.finish()  # a plain handler is created and scheduled here
+                except Exception:
+                    app_log.error("Uncaught exception finishing the request", exc_info=True)
+                    self._tell_close(delegate)
+                    self._fail(500)
+                    return
+                if self._watch_wanted:
+                    self._want_watch()  # a streaming handler with its own on_connection_close
             elif length > self.max_body_size:
                 self._too_large(delegate)
                 return
@@ -308,13 +345,6 @@ class RequestCycle(httputil.HTTPConnection):
     def _version_2plus(self) -> bool:
         return str(self.scope.get("http_version", "1.1"))[:1] in ("2", "3")
 
-    def _body_complete(self, delegate: httputil.HTTPMessageDelegate) -> None:
-        """The whole body was delivered: finish the message; start a wanted watcher."""
-        self._reading = False
-        delegate.finish()
-        if self._watch_wanted and self._watcher is None and not self._done:
-            self._watcher = asyncio.ensure_future(self._watch())
-
     async def _read_body(self, delegate: httputil.HTTPMessageDelegate, as_task: bool) -> bool:
         """Feed the body to ``delegate``; False when the request was abandoned.
 
@@ -327,7 +357,7 @@ class RequestCycle(httputil.HTTPConnection):
             while True:
                 message = await receive()
                 if message["type"] == "http.disconnect":
-                    self._client_gone(delegate)
+                    self._client_gone()
                     return False
                 chunk = message.get("body", b"")
                 if chunk:
@@ -385,7 +415,7 @@ class RequestCycle(httputil.HTTPConnection):
                 raise
             except Exception as exc:  # the server refused: the client is gone
                 logger.debug("ASGI send failed (%s): treating the client as gone", exc)
-                self._client_gone(None)
+                self._client_gone()
                 return
             for fut in waiters:
                 if not fut.done():
@@ -418,15 +448,20 @@ class RequestCycle(httputil.HTTPConnection):
         while not self._done:
             message = await receive()
             if message["type"] == "http.disconnect":
-                self._client_gone(None)
+                self._client_gone()
                 return
 
-    def _client_gone(self, delegate: httputil.HTTPMessageDelegate | None) -> None:
-        """The client disconnected: tell the delegate (body still arriving) or the handler."""
+    def _client_gone(self) -> None:
+        """The client disconnected: tell the delegate (body still arriving) or the handler.
+
+        As Tornado's own connection does: ``HTTPMessageDelegate.on_connection_close`` while the
+        request is being received, the handler's close callback after.
+        """
         if self._done or self._closed:
             return
         self._closed = True
-        if delegate is not None:
+        delegate = self._delegate
+        if self._reading and delegate is not None:
             self._tell_close(delegate)
         else:
             callback = self._close_callback

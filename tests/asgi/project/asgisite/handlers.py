@@ -3,9 +3,11 @@ import hashlib
 import os
 
 import tornado.web
+from tornado.iostream import StreamClosedError
 
 from asgisite.middleware import RecordingMiddleware
 from asgisite.state import STATE, event, record
+from tornadopy.exception import ServiceUnavailable
 from tornadopy.handler import WebHandler
 
 
@@ -173,3 +175,36 @@ class Init(WebHandler):
     def get(self):
         mw = self.application.middleware.find(RecordingMiddleware)
         self.write({"init_pid": mw.init_pid if mw else None, "pid": os.getpid()})
+
+
+class Boom(WebHandler):
+    def get(self):
+        raise ValueError("boom")
+
+
+class Unavailable(WebHandler):
+    def get(self):
+        raise ServiceUnavailable("try later")
+
+
+class Ticker(WebHandler):
+    """Streams a tick every 50 ms (up to 10 s); records how the stream ended. No
+    on_connection_close of its own: a failed flush is how it learns the client left."""
+
+    async def get(self):
+        token = self.get_query_argument("token")
+        for i in range(200):
+            self.write(f"tick {i}\n")
+            try:
+                await self.flush()
+            except StreamClosedError:
+                record(f"ticker-stopped:{token}", i)
+                return
+            await asyncio.sleep(0.05)
+        record(f"ticker-stopped:{token}", "never")
+
+
+class Slow(WebHandler):
+    async def get(self):
+        await asyncio.sleep(float(self.get_query_argument("seconds", "1")))
+        self.write("slow done")

@@ -18,4 +18,8 @@ urls = route(
     u(r"/wait", "Wait"),
     u(r"/state", "State"),
     u(r"/init", "Init"),
+    u(r"/boom", "Boom"),
+    u(r"/unavailable", "Unavailable"),
+    u(r"/ticker", "Ticker"),
+    u(r"/slow", "Slow"),
 )
