@@ -145,8 +145,8 @@ async def test_default_time_budget(redis_location):
         kwargs = pool.connection_kwargs
         assert kwargs["socket_timeout"] == 1.0
         assert kwargs["socket_connect_timeout"] == 0.5
-        assert pool.timeout == 0.5
         assert pool.max_connections == 50
+        assert (cache.guard.gate.size, cache.guard.gate.timeout) == (50, 0.5)
         retry = kwargs["retry"]
         assert retry.get_retries() == 1
 
@@ -372,6 +372,19 @@ async def test_pool_exhaustion_waits_then_fails_without_deadlock(redis_location)
             assert proxy.connections <= 2
             proxy.delay = 0
             assert await cache.get("k5") == 5
+
+
+async def test_guard_gives_raw_client_calls_the_same_bounds(redis_location):
+    async with closing(make(redis_location, cls=RedisClient)) as rc:
+        async with rc.guard:
+            assert await rc.client.ping() is True
+        assert rc.guard.gate.free == rc.guard.gate.size
+    rc = make(f"127.0.0.1:{_closed_port()}", cls=RedisClient)
+    with pytest.raises(CacheError, match="unreachable"):
+        async with rc.guard:
+            await rc.client.get("x")
+    assert rc.guard.gate.free == rc.guard.gate.size
+    await rc.close()
 
 
 async def test_instance_refuses_a_second_event_loop(redis_location):

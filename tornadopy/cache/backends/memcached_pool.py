@@ -17,7 +17,8 @@ own ``_multi_get`` (it fails cleanly at EOF); the one-line replies of the other 
 with ``readuntil`` (EOF raises).
 
 Every call has one deadline covering the wait for a pooled connection, connecting and the
-exchange; when it passes, the connection is aborted and the call fails.
+exchange; when it passes (checked every :data:`WATCHDOG_TICK` = 0.05 s by one watchdog task per
+server, which runs only while calls are in flight), the connection is aborted and the call fails.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ __all__ = ["Connection", "DeadlineExceeded", "PoolClosed", "ServerPool", "protoc
 
 _BIG = 1 << 16  # drain the writer above this many bytes
 _ERRORS = (b"ERROR", b"CLIENT_ERROR", b"SERVER_ERROR")
+#: how often in-flight calls are checked against their deadline (the budget's resolution)
+WATCHDOG_TICK = 0.05
 
 
 class DeadlineExceeded(Exception):
@@ -95,6 +98,8 @@ class ServerPool:
         self._idle: list[Connection] = []
         self._size = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
+        self._busy: dict[Connection, float] = {}
+        self._watchdog: asyncio.Task[None] | None = None
         self._closed = False
 
     def __str__(self) -> str:
@@ -109,15 +114,21 @@ class ServerPool:
     def idle(self) -> int:
         return len(self._idle)
 
+    def _take_idle(self) -> Connection | None:
+        idle = self._idle
+        while idle:
+            conn = idle.pop()
+            if conn.reader.at_eof() or conn.reader.exception() or conn.writer.is_closing():
+                self._drop(conn)
+                continue
+            return conn
+        return None
+
     async def acquire(self, loop: asyncio.AbstractEventLoop, deadline: float) -> Connection:
         """A healthy connection; waits (until ``deadline``) when ``maxsize`` are in use."""
         while True:
-            idle = self._idle
-            while idle:
-                conn = idle.pop()
-                if conn.reader.at_eof() or conn.reader.exception() or conn.writer.is_closing():
-                    self._drop(conn)
-                    continue
+            conn = self._take_idle()
+            if conn is not None:
                 return conn
             if self._closed:
                 raise PoolClosed()
@@ -175,18 +186,41 @@ class ServerPool:
     async def run(
         self, loop: asyncio.AbstractEventLoop, deadline: float, exchange: Any, *args: Any
     ) -> Any:
-        """``await exchange(conn, *args)`` on a pooled connection within ``deadline``."""
-        conn = await self.acquire(loop, deadline)
-        timer = loop.call_at(deadline, _expire, conn)
+        """``await exchange(conn, *args)`` on a pooled connection within ``deadline``.
+
+        The connection goes back to the pool only if the exchange completed; the watchdog
+        aborts it if ``deadline`` passes first."""
+        conn = self._take_idle() if not self._closed else None
+        if conn is None:
+            conn = await self.acquire(loop, deadline)
+        busy = self._busy
+        busy[conn] = deadline
+        if self._watchdog is None:
+            self._watchdog = loop.create_task(self._watch(loop))
         try:
             result = await exchange(conn, *args)
         except BaseException:
-            timer.cancel()
+            del busy[conn]
             self.discard(conn)
             raise
-        timer.cancel()
+        del busy[conn]
         self.release(conn)
         return result
+
+    async def _watch(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Every ``WATCHDOG_TICK`` s, abort connections whose call is past its deadline; ends
+        when no call is in flight (the next call starts it again). One timer per tick instead of
+        one per call keeps the hot path cheap."""
+        busy = self._busy
+        try:
+            while busy:
+                await asyncio.sleep(WATCHDOG_TICK)
+                now = loop.time()
+                for conn, deadline in list(busy.items()):
+                    if deadline <= now:
+                        _expire(conn)
+        finally:
+            self._watchdog = None
 
     async def close(self) -> None:
         """Close idle connections now, busy ones when they come back; fail waiting calls."""
