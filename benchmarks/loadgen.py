@@ -2,9 +2,10 @@
 
 ::
 
-    python -m benchmarks.loadgen http://127.0.0.1:PORT/plaintext -c 64 -d 5
+    python -m benchmarks.loadgen http://127.0.0.1:PORT/plaintext -c 64 -d 5 [-n REQUESTS]
 
-Opens ``-c`` keep-alive connections, each sending one GET at a time for ``-d`` seconds, and
+Opens ``-c`` keep-alive connections, each sending one GET at a time for ``-d`` seconds (or until
+``-n`` requests in all were sent), and
 prints one JSON line: ``requests``, ``seconds``, ``rps``, ``p50_ms``, ``p99_ms``, ``errors``
 (non-2xx responses and socket errors). Uses uvloop when it imports. It is one Python process on
 one core: it saturates at a few tens of thousands of requests/s, well above what one Tornado
@@ -18,6 +19,7 @@ import asyncio
 import json
 import time
 from collections.abc import Callable
+from typing import cast
 from urllib.parse import urlsplit
 
 
@@ -36,12 +38,15 @@ class _Conn(asyncio.Protocol):
         self.closed = asyncio.get_running_loop().create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports are not asyncio.Transport subclasses: no isinstance check
+        self.transport = cast(asyncio.Transport, transport)
         self._send()
 
     def _send(self) -> None:
         assert self.transport is not None
+        if not self.stats.take():
+            self.transport.close()
+            return
         self.sent_at = time.perf_counter()
         self.transport.write(self.request)
 
@@ -90,9 +95,19 @@ class _Conn(asyncio.Protocol):
 
 
 class _Stats:
-    def __init__(self) -> None:
+    def __init__(self, limit: int | None = None) -> None:
         self.latencies: list[float] = []
         self.errors = 0
+        self.limit = limit  # total requests to send (None: until the deadline)
+
+    def take(self) -> bool:
+        """May one more request be sent?"""
+        if self.limit is None:
+            return True
+        if self.limit <= 0:
+            return False
+        self.limit -= 1
+        return True
 
     def record(self, seconds: float, ok: bool) -> None:
         self.latencies.append(seconds)
@@ -107,8 +122,13 @@ def _percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[index]
 
 
-async def load(url: str, connections: int, duration: float) -> dict[str, float]:
-    """Run the load and return the figures (see the module docstring)."""
+async def load(
+    url: str, connections: int, duration: float, requests: int | None = None
+) -> dict[str, float]:
+    """Run the load and return the figures (see the module docstring).
+
+    With ``requests``, stop after that many requests in all (or at ``duration``, if sooner).
+    """
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     path = parts.path or "/"
@@ -119,7 +139,7 @@ async def load(url: str, connections: int, duration: float) -> dict[str, float]:
         "Accept: */*\r\n\r\n"
     ).encode()
     loop = asyncio.get_running_loop()
-    stats = _Stats()
+    stats = _Stats(requests)
     start = time.perf_counter()
     deadline = start + duration
     conns: list[_Conn] = []
@@ -150,6 +170,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("url")
     parser.add_argument("-c", "--connections", type=int, default=64)
     parser.add_argument("-d", "--duration", type=float, default=5.0)
+    parser.add_argument("-n", "--requests", type=int, default=None, help="stop after N requests")
     args = parser.parse_args(argv)
     factory: Callable[[], asyncio.AbstractEventLoop] = asyncio.new_event_loop
     try:
@@ -159,7 +180,7 @@ def main(argv: list[str] | None = None) -> None:
     except ImportError:
         pass
     with asyncio.Runner(loop_factory=factory) as runner:
-        result = runner.run(load(args.url, args.connections, args.duration))
+        result = runner.run(load(args.url, args.connections, args.duration, args.requests))
     print(json.dumps(result), flush=True)
 
 

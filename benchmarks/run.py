@@ -51,16 +51,27 @@ _CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 class ServerProcess:
     """One benchmark server in its own process, on a free loopback port chosen by the OS."""
 
-    def __init__(self, name: str, loop: str, cpu: int | None, log_dir: Path) -> None:
+    def __init__(
+        self,
+        name: str,
+        loop: str,
+        cpu: int | None,
+        log_dir: Path,
+        wrapper: list[str] | None = None,
+        tag: str = "",
+    ) -> None:
         self.name = name
         self.loop = loop
         self.cpu = cpu
-        self.log_path = log_dir / f"{name}.log"
+        self.log_path = log_dir / f"{name}{tag}.log"
+        #: a command the server runs under (e.g. valgrind), or None
+        self.wrapper = wrapper or []
         self.proc: subprocess.Popen[bytes] | None = None
         self.port: int | None = None
 
     def start(self) -> None:
         cmd = [sys.executable, "-m", "benchmarks.servers", self.name, "--loop", self.loop]
+        cmd = [*self.wrapper, *cmd]
         if self.cpu is not None:
             cmd += ["--cpu", str(self.cpu)]
         env = dict(os.environ)
@@ -107,14 +118,14 @@ class ServerProcess:
             return ""
         return "\n".join(text.splitlines()[-lines:])
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 5) -> None:
         proc = self.proc
         if proc is None:
             return
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
             try:
-                proc.wait(5)
+                proc.wait(timeout)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(5)

@@ -1,0 +1,145 @@
+"""Instructions per request of each server, counted by valgrind: a figure no neighbour can disturb.
+
+::
+
+    python -m benchmarks.instructions                       # default servers, plaintext + json
+    python -m benchmarks.instructions --only=tornadopy-stack --tests=plaintext --requests=2000
+
+Requests/s on a shared machine move by 10-30 % from run to run with what else runs there; the
+number of instructions the server process executes per request does not (it repeats to ~0.1 %).
+For each server and test this starts the real server process (the same
+``python -m benchmarks.servers``, same ``HTTPServer``, real loopback sockets) under
+``valgrind --tool=cachegrind --cache-sim=no`` twice: once answering ``--warmup`` requests, once
+``--warmup + --requests``; the difference of the two totals divided by ``--requests`` is the
+cost of one request, start-up and warm-up cancelled out. The load is one keep-alive connection
+(:mod:`benchmarks.loadgen` ``-c 1 -n N``) so every request takes the same path through the event
+loop. Kernel work (the socket system calls) is not counted; it is the same for every server.
+
+Instructions are not time (a cache miss costs more than an add), but for the same interpreter
+running the same kind of code the ratio tracks the requests/s ratio of a quiet machine closely;
+use ``benchmarks.run`` on a quiet machine for the time figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from benchmarks.run import ROOT, ServerProcess, select_rows
+from benchmarks.servers import SERVERS, TEST_TYPES
+
+
+def count(
+    server: str, test: str, requests: int, loop: str, log_dir: Path, tag: str, connections: int
+) -> int:
+    """Total instructions of one server process that answered ``requests`` requests."""
+    vg_log = log_dir / f"{server}-{test}{tag}.valgrind"
+    wrapper = [
+        "valgrind",
+        "--tool=cachegrind",
+        "--cache-sim=no",
+        "--cachegrind-out-file=/dev/null",
+        f"--log-file={vg_log}",
+    ]
+    proc = ServerProcess(server, loop, None, log_dir, wrapper=wrapper, tag=f"-{test}{tag}")
+    try:
+        proc.start()
+        proc.wait_ready(timeout=300)
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "benchmarks.loadgen",
+                proc.url(TEST_TYPES[test].path),
+                "-c",
+                str(connections),
+                "-n",
+                str(requests),
+                "-d",
+                "3600",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=1800,
+            check=False,
+            cwd=ROOT,
+        )
+        if out.returncode != 0 or f'"requests": {requests},' not in out.stdout:
+            raise RuntimeError(f"{server} {test}: load failed: {out.stdout} {out.stderr}")
+        if '"errors": 0' not in out.stdout:
+            raise RuntimeError(f"{server} {test}: errors: {out.stdout}")
+    finally:
+        proc.stop(timeout=120)
+    text = vg_log.read_text(errors="replace")
+    match = re.search(r"I\s+refs:\s+([\d,]+)", text)
+    if match is None:
+        raise RuntimeError(f"{server} {test}: no instruction count in the valgrind log:\n{text}")
+    return int(match.group(1).replace(",", ""))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.instructions", description=__doc__)
+    parser.add_argument("--requests", type=int, default=1000, help="measured requests (1000)")
+    parser.add_argument("--warmup", type=int, default=200, help="requests in both runs (200)")
+    parser.add_argument("--only", help="comma list of servers, tests or server:test")
+    parser.add_argument("--tests", help="comma list of test types")
+    parser.add_argument("--loop", default="asyncio", choices=("asyncio", "uvloop"))
+    parser.add_argument(
+        "--connections", type=int, default=1, help="keep-alive connections of the load (1)"
+    )
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel runs")
+    args = parser.parse_args(argv)
+    if shutil.which("valgrind") is None:
+        raise SystemExit("valgrind is not installed (apt-get install valgrind)")
+    os.environ.setdefault("PYTHONHASHSEED", "0")  # same dict/set layout in every run
+    servers, tests = select_rows(args.only, args.tests)
+    pairs = [(s, t) for s in servers for t in tests if t in SERVERS[s].handlers]
+    log_dir = Path(tempfile.mkdtemp(prefix="tornadopy-instr-"))
+    print(
+        f"{len(pairs)} rows; valgrind cachegrind, {args.requests} requests (+{args.warmup} "
+        f"warm-up), {args.connections} keep-alive connection(s), loop {args.loop}, {args.jobs} jobs",
+        flush=True,
+    )
+    jobs = [(s, t, n) for s, t in pairs for n in (args.warmup, args.warmup + args.requests)]
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+            futures = {
+                job: pool.submit(count, *job, args.loop, log_dir, f"-{job[2]}", args.connections)
+                for job in jobs
+            }
+            totals = {job: fut.result() for job, fut in futures.items()}
+    finally:
+        shutil.rmtree(log_dir, ignore_errors=True)
+    per_request = {
+        (s, t): (totals[(s, t, args.warmup + args.requests)] - totals[(s, t, args.warmup)])
+        / args.requests
+        for s, t in pairs
+    }
+    print()
+    print("| test | server | instructions/request | + vs raw Tornado | x raw (by instructions) |")
+    print("|---|---|---:|---:|---:|")
+    for test in tests:
+        for server, t in pairs:
+            if t != test:
+                continue
+            value = per_request[(server, test)]
+            base = per_request.get((SERVERS[server].baseline, test))
+            extra = ratio = "-"
+            if base:
+                extra = f"{value - base:+,.0f} ({(value - base) / base:+.1%})"
+                ratio = f"{base / value:.3f}"
+            print(f"| {test} | {server} | {value:,.0f} | {extra} | {ratio} |")
+    return 0
+
+
+if __name__ == "__main__":
+    from benchmarks.instructions import main as _main
+
+    sys.exit(_main())
