@@ -283,6 +283,35 @@ async def test_memcached_down_is_a_cache_error_and_restart_recovers(own_memcache
         await c.close()
 
 
+async def test_first_call_after_a_restart_succeeds_on_pooled_connections(own_memcached):
+    """The pool still holds connections to the old process; the loop has not seen their EOF
+    yet. The exchange fails on the dead connection and is run again on a fresh one."""
+    c = make(own_memcached.location, POOL_SIZE=4)
+    try:
+        await asyncio.gather(*(c.set(f"k{i}", i) for i in range(4)))  # 4 pooled connections
+        own_memcached.kill()
+        own_memcached.start()  # blocking on purpose: the loop gets no chance to notice
+        assert await c.get("k0") is None
+        await c.set("k", "new")
+        assert await c.get("k") == "new"
+    finally:
+        await c.close()
+
+
+async def test_incr_is_not_retried_on_a_dropped_connection(own_memcached):
+    c = make(own_memcached.location, POOL_SIZE=1)
+    try:
+        await c.set("n", 1)
+        own_memcached.kill()
+        own_memcached.start()
+        with pytest.raises(CacheError):
+            await c.incr("n")  # it might have been applied before the drop: not repeated
+        with pytest.raises(ValueError):
+            await c.incr("n")  # fresh connection, fresh server: the key is gone
+    finally:
+        await c.close()
+
+
 async def test_paused_memcached_is_a_cache_error_and_resume_recovers(own_memcached):
     c = make(own_memcached.location)
     try:

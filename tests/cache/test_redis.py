@@ -314,6 +314,17 @@ async def test_redis_down_is_a_fast_cache_error_and_restart_recovers(own_redis):
         assert await cache.get("k") == "back"
 
 
+async def test_first_call_after_a_restart_succeeds_on_pooled_connections(own_redis):
+    cache = make(own_redis.location)
+    async with closing(cache):
+        await asyncio.gather(*(cache.set(f"k{i}", i) for i in range(4)))
+        own_redis.kill()
+        own_redis.start()  # blocking on purpose: the loop gets no chance to notice
+        assert await cache.get("k0") is None
+        await cache.set("k", "new")
+        assert await cache.get("k") == "new"
+
+
 async def test_restart_under_traffic_recovers_without_a_new_cache_object(own_redis):
     cache = make(own_redis.location)
     errors: list[BaseException] = []

@@ -135,10 +135,10 @@ class MemcachedCache(LoopBound, BaseCache):
     def _pool(self, key: bytes) -> ServerPool:
         return self._single or self._ring.get_node(key)
 
-    async def _run(self, pool: ServerPool, exchange: Any, *args: Any) -> Any:
+    async def _run(self, pool: ServerPool, exchange: Any, *args: Any, retry: bool = True) -> Any:
         loop = self._check_loop()
         try:
-            return await pool.run(loop, loop.time() + self._timeout, exchange, *args)
+            return await pool.run(loop, loop.time() + self._timeout, exchange, *args, retry=retry)
         except _NETWORK_ERRORS as exc:
             raise self._error(pool, exc) from exc
 
@@ -151,8 +151,8 @@ class MemcachedCache(LoopBound, BaseCache):
             what = f"memcached {pool} failed ({type(exc).__name__}: {exc})"
         return CacheError(self.alias, what)
 
-    async def _command(self, key: bytes, data: bytes) -> bytes:
-        replies = await self._run(self._pool(key), protocol.command, data)
+    async def _command(self, key: bytes, data: bytes, retry: bool = True) -> bytes:
+        replies = await self._run(self._pool(key), protocol.command, data, retry=retry)
         return replies[0]
 
     def _unexpected(self, command: str, reply: bytes) -> CacheError:
@@ -227,7 +227,8 @@ class MemcachedCache(LoopBound, BaseCache):
 
     async def incr(self, key: Any, delta: int = 1, version: int | None = None) -> int:
         bkey = self.make_and_validate_key(key, version).encode()
-        reply = await self._command(bkey, b"incr %s %d\r\n" % (bkey, int(delta) & MASK64))
+        line = b"incr %s %d\r\n" % (bkey, int(delta) & MASK64)
+        reply = await self._command(bkey, line, retry=False)
         if reply.isdigit():
             return from_unsigned(int(reply))
         if reply == b"NOT_FOUND":

@@ -12,7 +12,9 @@ Why not ``aiomcache.Client`` as is (aiomcache 0.8.2, measured here):
 
 So :class:`ServerPool` hands out connections under these rules: a connection goes back to the pool
 only after a complete request/reply exchange; after anything else -- cancellation, deadline,
-protocol surprise, EOF -- it is closed and dropped. Replies to ``get`` are parsed by aiomcache's
+protocol surprise, EOF -- it is closed and dropped. A pooled connection the server had closed
+meanwhile (restart, idle timeout) is noticed by the failed exchange, which is then run once more
+on a new connection (not for ``incr``: it may have been applied). Replies to ``get`` are parsed by aiomcache's
 own ``_multi_get`` (it fails cleanly at EOF); the one-line replies of the other commands are read
 with ``readuntil`` (EOF raises).
 
@@ -184,13 +186,21 @@ class ServerPool:
                 return
 
     async def run(
-        self, loop: asyncio.AbstractEventLoop, deadline: float, exchange: Any, *args: Any
+        self,
+        loop: asyncio.AbstractEventLoop,
+        deadline: float,
+        exchange: Any,
+        *args: Any,
+        retry: bool = True,
     ) -> Any:
         """``await exchange(conn, *args)`` on a pooled connection within ``deadline``.
 
         The connection goes back to the pool only if the exchange completed; the watchdog
-        aborts it if ``deadline`` passes first."""
+        aborts it if ``deadline`` passes first. With ``retry``, an exchange on a *reused*
+        connection that the server had already closed (restart, idle timeout) is run once more
+        on a fresh connection, within the same deadline."""
         conn = self._take_idle() if not self._closed else None
+        reused = conn is not None
         if conn is None:
             conn = await self.acquire(loop, deadline)
         busy = self._busy
@@ -199,6 +209,13 @@ class ServerPool:
             self._watchdog = loop.create_task(self._watch(loop))
         try:
             result = await exchange(conn, *args)
+        except Exception as exc:
+            del busy[conn]
+            dropped = conn.reader.at_eof() or isinstance(exc, ConnectionError)
+            self.discard(conn)
+            if retry and reused and dropped and not isinstance(exc, DeadlineExceeded):
+                return await self.run(loop, deadline, exchange, *args, retry=False)
+            raise
         except BaseException:
             del busy[conn]
             self.discard(conn)

@@ -23,8 +23,10 @@ most **2 s** with these defaults (``POOL_KWARGS`` may change any of them):
                                    of queueing forever
 ``retry``                   1      one immediate retry, **only** on a connection error (a
                                    connection the server dropped, e.g. after a restart), never
-                                   on a timeout -- redis-py's default (3 retries with backoff,
-                                   timeouts included) took ~9.6 s to give up
+                                   on a timeout -- redis-py's default retry (3 retries with
+                                   backoff, timeouts included) took 14.5 s to give up with
+                                   socket_timeout=1 here, and without socket_timeout (its
+                                   default) a call on a frozen server never returns
 ==========================  =====  ==========================================================
 
 Worst case: 0.5 (pool) + 0.5 (reconnect after a dropped connection) + 1.0 (read) = 2 s; a
