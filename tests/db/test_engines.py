@@ -56,14 +56,14 @@ async def test_engines_are_made_on_first_use_and_rebuilt_after_dispose(tmp_path)
 async def test_a_forked_process_does_not_reuse_the_parents_engines(tmp_path, monkeypatch):
     with override_settings(DATABASE_CONNECTION=sqlite_conf(tmp_path / "a.db")):
         parent = get_engine()
-        async with session_scope() as s:
-            await s.execute(text("SELECT 1"))
         real_pid = engines_module.os.getpid()
         monkeypatch.setattr(engines_module.os, "getpid", lambda: real_pid + 1)  # "after fork()"
         child = get_engine()
         assert child is not parent
         async with session_scope() as s:
             assert (await s.execute(text("SELECT 3"))).scalar() == 3
+        assert parent.pool.checkedin() == 0  # the child never touched the parent's pool
+        await dispose_all()  # the "child's" engines, while this process still looks like it
 
 
 async def test_ping_works_on_every_pool_kind(tmp_path, caplog):

@@ -352,5 +352,8 @@ async def dispose_all() -> None:
     except RuntimeError:
         return
     reg = _registries.pop(loop, None)
-    if reg is not None and reg.pid == os.getpid():
-        await reg.dispose()
+    if reg is not None:
+        if reg.pid == os.getpid():
+            await reg.dispose()
+        else:  # inherited through fork(): the sockets are the parent's
+            reg.forget()
