@@ -457,3 +457,26 @@ async def test_module_chain_is_computed_once_per_route_and_regex_set():
             await client.get("/r/sync")
             await client.get("/r/async")
     assert len(mw._chains) == 2  # (SyncRoute, (0,)) and (None, (0,))
+
+
+class _Resource:
+    def process_request(self, handler, clear):
+        async def release():
+            LOG.append("released")
+
+        handler.add_cleanup(release)
+        handler.add_cleanup(lambda: LOG.append("released-first"))
+
+
+async def test_cleanups_run_even_after_clear_and_in_reverse_order():
+    recorder.BEHAVIOUR[("B", "request")] = "clear"
+    app = build(
+        [_Resource(), recorder.make_middleware("B"), recorder.make_middleware("C")], common=()
+    )
+    async with serve(app) as client:
+        resp = await client.get("/r/sync")
+        await wait_for_log("released")
+    assert resp.code == 200
+    assert "B.endcall" not in LOG  # clear() dropped the end hooks...
+    assert LOG[-2:] == ["released-first", "released"]  # ...but not the cleanups
+    assert app.inflight == 0

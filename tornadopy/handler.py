@@ -66,6 +66,7 @@ class WebHandler(tornado.web.RequestHandler):
     _tp_inner = False  # Tornado's finish/write run on our behalf: they see the real flag
     _tp_hook_writes = False  # process_response hooks are running: they may write()
     _tp_sent = False  # Tornado's own "finished" flag (the response was handed to the connection)
+    _tp_cleanups: list[Any] | None = None
     _tp_custom_prepare = False
     _tp_custom_complete = False
 
@@ -93,6 +94,18 @@ class WebHandler(tornado.web.RequestHandler):
     def complete_finish(self) -> Awaitable[None] | None:
         """Called after the ``process_endcall`` hooks, once the response is sent; may be async."""
         return None
+
+    def add_cleanup(self, callback: Any) -> None:
+        """Run ``callback()`` (a function or coroutine function) once the request is over.
+
+        Cleanups run after the end hooks and :meth:`complete_finish`, in reverse order of
+        registration, on every path (error, client gone) -- and, unlike hooks, also after a
+        middleware called ``clear()``. Middleware that opens per-request resources (database
+        sessions, locks) registers their release here.
+        """
+        if self._tp_cleanups is None:
+            self._tp_cleanups = []
+        self._tp_cleanups.append(callback)
 
     def get_template_path(self) -> str | None:
         # Tornado caches loaders process-wide by template path; with an engine loader in the
@@ -237,6 +250,20 @@ class WebHandler(tornado.web.RequestHandler):
                     self._request_summary(),
                     exc_info=True,
                 )
+        cleanups = self._tp_cleanups
+        if cleanups:
+            self._tp_cleanups = None
+            for callback in reversed(cleanups):
+                try:
+                    result = callback()
+                    if result is not None and hasattr(result, "__await__"):
+                        await result
+                except Exception:
+                    app_log.error(
+                        "Uncaught exception in a cleanup of %s",
+                        self._request_summary(),
+                        exc_info=True,
+                    )
         done = getattr(self.application, "request_done", None)
         if done is not None:
             done(self.request)

@@ -25,8 +25,9 @@ class DBAlchemyMiddleware:
     - ``process_request``: opens the request's :class:`~tornadopy.db.dbalchemy.SessionScope` in a
       context variable (and as ``handler._dbalchemy_scope``). Nothing connects until the handler
       uses ``Model.session``/``Model.Q``.
-    - ``process_endcall``: after the response -- normal, error or client gone -- closes every
-      session the request used: uncommitted work is rolled back, connections go back to the pool.
+    - at the end of the request -- normal, error, client gone, or after another middleware
+      called ``clear()`` (a handler cleanup, see ``WebHandler.add_cleanup``) -- every session the
+      request used is closed: uncommitted work is rolled back, connections go back to the pool.
     - ``process_shutdown``: stops the pings and disposes the engines of the loop.
     """
 
@@ -40,8 +41,12 @@ class DBAlchemyMiddleware:
         scope = SessionScope()
         setattr(handler, SCOPE_ATTR, scope)
         setattr(handler, TOKEN_ATTR, activate(scope))
+        add_cleanup = getattr(handler, "add_cleanup", None)
+        if add_cleanup is not None:
+            add_cleanup(lambda: self.close_scope(handler))
 
-    def process_endcall(self, handler: Any, clear: Any) -> Awaitable[None] | None:
+    def close_scope(self, handler: Any) -> Awaitable[None] | None:
+        """Close the sessions of ``handler``'s request (once; later calls do nothing)."""
         scope: SessionScope | None = handler.__dict__.pop(SCOPE_ATTR, None)
         if scope is None:
             return None
