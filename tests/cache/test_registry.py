@@ -118,3 +118,23 @@ def test_exception_hierarchy():
     assert err.alias == "sessions"
     assert "'sessions'" in str(err)
     assert issubclass(InvalidCacheKey, ValueError)
+
+
+async def test_check_builds_every_alias_and_reports_unreachable_ones():
+    from support.servers import free_port
+
+    dead = {
+        "BACKEND": "tornadopy.cache.backends.rediscache.RedisCache",
+        "LOCATION": f"127.0.0.1:{free_port()}",
+    }
+    with override_settings(CACHES={"other": LOCMEM, "dead": dead}):
+        assert await caches.check() == {}
+        problems = await caches.check(ping=True)
+    assert list(problems) == ["dead"]
+    assert "unreachable" in problems["dead"]
+
+
+@override_settings(CACHES={"bad": {"BACKEND": "nowhere.Cache"}})
+async def test_check_refuses_a_bad_entry_naming_the_setting():
+    with pytest.raises(ImproperlyConfigured, match=r"CACHES\['bad'\]\['BACKEND'\]"):
+        await caches.check()

@@ -11,6 +11,9 @@
   alias and loop; an unknown alias raises :class:`InvalidCacheBackendError`).
 - ``cache``: a proxy to ``caches['default']``.
 - ``await close_all()``: closes the instances of the running loop (``Application.shutdown()``).
+- ``await caches.check(ping=False)``: builds every alias once (a bad entry raises
+  ``ImproperlyConfigured`` naming the setting); with ``ping``, returns the aliases that do not
+  answer -- for start-up checks and ``tornadopy check``.
 - Backends (``tornadopy.cache.backends.*``): ``localcache.LocMemCache``,
   ``filebased.FileBasedCache``, ``dummy.DummyCache``, ``memcached.MemcachedCache``,
   ``rediscache.RedisCache`` and ``rediscache.RedisClient``. Their awaited API and its semantics

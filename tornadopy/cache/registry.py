@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 from tornadopy.cache.exceptions import InvalidCacheBackendError
@@ -43,6 +44,7 @@ class CacheHandler:
         self._by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Any]] = (
             weakref.WeakKeyDictionary()
         )
+        self._last: tuple[Callable[[], Any], dict[str, Any]] = (lambda: None, {})
 
     def create_connection(self, alias: str) -> Any:
         """Build a new, unregistered instance of ``CACHES[alias]`` (the caller closes it)."""
@@ -66,12 +68,16 @@ class CacheHandler:
         return backend(params.get("LOCATION"), dict(params), alias=alias)
 
     def _instances(self, loop: asyncio.AbstractEventLoop) -> dict[str, Any]:
-        try:
-            return self._by_loop[loop]
-        except KeyError:
-            instances: dict[str, Any] = {}
-            self._by_loop[loop] = instances
+        last_loop, instances = self._last
+        if last_loop() is loop:  # the common case: the same loop as last time
             return instances
+        try:
+            instances = self._by_loop[loop]
+        except KeyError:
+            instances = {}
+            self._by_loop[loop] = instances
+        self._last = (weakref.ref(loop), instances)
+        return instances
 
     def __getitem__(self, alias: str) -> Any:
         instances = self._instances(_running_loop(alias))
@@ -91,9 +97,32 @@ class CacheHandler:
             return list(self._by_loop.get(loop, {}).values())
         return [self[alias] for alias in settings.CACHES]
 
+    async def check(self, ping: bool = False) -> dict[str, str]:
+        """Build (and close) an instance of every ``CACHES`` alias -- for start-up checks.
+
+        A bad entry raises :class:`~tornadopy.exception.ImproperlyConfigured` naming the setting.
+        With ``ping``, each cache is also asked for one key; the result maps the aliases that did
+        not answer to the reason (``{}`` when all answer)."""
+        problems: dict[str, str] = {}
+        for alias in settings.CACHES:
+            instance = self.create_connection(alias)
+            try:
+                if ping and hasattr(instance, "has_key"):
+                    await instance.has_key("tornadopy-check")
+                elif ping and hasattr(instance, "ping"):
+                    await instance.ping()
+            except Exception as exc:
+                problems[alias] = str(exc)
+            finally:
+                await instance.close()
+        return problems
+
     async def close_all(self) -> None:
         """Close (and forget) every instance created in the running loop."""
-        instances = self._by_loop.pop(_running_loop("*"), {})
+        loop = _running_loop("*")
+        instances = self._by_loop.pop(loop, {})
+        if self._last[0]() is loop:
+            self._last = (lambda: None, {})
         for alias, instance in instances.items():
             try:
                 await instance.close()
