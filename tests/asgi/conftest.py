@@ -32,7 +32,11 @@ def free_port() -> int:
 
 
 def command(kind: str, port: int, processes: int = 1) -> list[str]:
-    """The command line that serves the site with ``kind``."""
+    """The command line that serves the site with ``kind``.
+
+    ``uvicorn``/``granian`` are the servers' own command lines; ``<server>-serve_with`` goes
+    through ``tornadopy.asgi.serve_with`` (``-serve_with-class``: with an Application subclass).
+    """
     py = sys.executable
     if kind == "tornado":
         return [py, "-m", "asgisite.runserver", f"--port={port}", "--address=127.0.0.1"]
@@ -47,8 +51,9 @@ def command(kind: str, port: int, processes: int = 1) -> list[str]:
             py, "-m", "granian", "--interface", "asgi", "--host", "127.0.0.1",
             "--port", str(port), "--no-ws", "asgisite.asgi:application",
         ]  # fmt: skip
-    if kind.endswith("-serve_with"):  # through tornadopy.asgi.serve_with
-        return [py, "-m", "asgisite.serve", kind.split("-")[0], str(port), str(processes)]
+    if "-serve_with" in kind:  # through tornadopy.asgi.serve_with
+        extra = ["class"] if kind.endswith("-class") else []
+        return [py, "-m", "asgisite.serve", kind.split("-")[0], str(port), str(processes), *extra]
     raise ValueError(kind)
 
 

@@ -108,3 +108,35 @@ async def test_shutdown_lets_an_inflight_request_finish(start_server, kind):
     resp = await asyncio.wait_for(conn_task, 10)
     assert (resp.status, resp.body) == (200, b"slow done")
     assert len(read_lines(server.shutdown_file) or []) == 1
+
+
+@pytest.mark.parametrize(("kind", "processes"), [("uvicorn", 1), ("granian", 2)])
+async def test_serve_with_an_application_subclass(start_server, kind, processes):
+    server = start_server(f"{kind}-serve_with-class", processes=processes)
+    pids = set()
+    for _ in range(40):
+        info = json.loads((await raw(server.port, "GET", "/info")).body)
+        assert info["app_class"] == "SiteApplication"
+        init = json.loads((await raw(server.port, "GET", "/init")).body)
+        assert init["init_pid"] == init["pid"]
+        pids.add(info["pid"])
+        if len(pids) == processes:
+            break
+    assert len(pids) == processes
+    assert server.stop() == 0, server.log()
+    assert len(read_lines(server.shutdown_file) or []) == processes
+
+
+def test_uvicorn_cannot_serve_a_given_application_with_several_processes():
+    from tornadopy.application import Application
+    from tornadopy.asgi import serve_with
+
+    with pytest.raises(ImproperlyConfigured, match="uvicorn cannot serve a given Application"):
+        serve_with("uvicorn", "127.0.0.1", 0, processes=2, application=Application)
+
+
+async def test_serve_with_uvicorn_trusts_proxy_headers_only_with_xheaders(start_server):
+    # the site has XHEADERS = False: uvicorn started by serve_with must not believe the header
+    server = start_server("uvicorn-serve_with")
+    resp = await raw(server.port, "GET", "/info", headers={"X-Forwarded-For": "203.0.113.7"})
+    assert json.loads(resp.body)["remote_ip"] == "127.0.0.1"

@@ -8,9 +8,13 @@ in every worker process (settings from ``tornadopy_APP_SETTINGS``, set here from
 settings module) and told to leave ``Date``/``Server`` headers to Tornado, to write no access log
 of its own (``AccessLogMiddleware`` does), to use the ``EVENT_LOOP`` setting, to wait
 ``SHUTDOWN_TIMEOUT`` seconds for requests on shutdown, and to keep idle connections
-``HTTP_SERVER['idle_connection_timeout']`` seconds. Proxy headers are the server's business:
-uvicorn trusts ``X-Forwarded-*`` from ``--forwarded-allow-ips`` (default 127.0.0.1, or the
-``FORWARDED_ALLOW_IPS`` environment variable).
+``HTTP_SERVER['idle_connection_timeout']`` seconds.
+
+Proxy headers: uvicorn applies ``X-Forwarded-For``/``X-Forwarded-Proto`` itself, here only with
+``XHEADERS = True`` and only from ``TRUSTED_PROXIES`` (so the settings mean what they mean under
+Tornado's server); granian has no proxy-header support, and tornadopy's own ``XHEADERS``
+handling applies. Run by hand (``uvicorn asgi:application``), uvicorn's own options decide
+(``--forwarded-allow-ips``, default 127.0.0.1).
 """
 
 from __future__ import annotations
@@ -84,6 +88,9 @@ def uvicorn_config(address: str, port: int, workers: int) -> dict[str, Any]:
         "server_header": False,
         "date_header": False,
         "access_log": False,
+        # XHEADERS/TRUSTED_PROXIES mean what they mean under Tornado's server
+        "proxy_headers": bool(settings.XHEADERS),
+        "forwarded_allow_ips": ",".join(settings.TRUSTED_PROXIES) or "127.0.0.1",
         "timeout_keep_alive": int(http_conf.get("idle_connection_timeout") or 5),
         "timeout_graceful_shutdown": int(settings.SHUTDOWN_TIMEOUT),
         "backlog": int(http_conf.get("backlog") or 2048),
@@ -118,22 +125,49 @@ def _stop(signum: int, frame: Any) -> None:
     raise _Stopped(signum)
 
 
+def _asgi_application(application: Any) -> Any:
+    """An :class:`ASGIApplication` around an ``Application`` subclass or instance."""
+    from tornadopy.application import Application
+    from tornadopy.asgi.application import ASGIApplication
+
+    if isinstance(application, type) and issubclass(application, Application):
+        application = application()
+    if not isinstance(application, Application):
+        raise ImproperlyConfigured(
+            "serve_with(application=...) needs tornadopy.application.Application or a subclass, "
+            f"got {application!r}"
+        )
+    return ASGIApplication(application, configure_logging=True)
+
+
 def serve_with(
     server: str,
     address: str = "127.0.0.1",
     port: int = 8000,
     processes: int | None = None,
+    application: Any = None,
 ) -> int:
     """Serve the site with ``server`` (``'uvicorn'`` or ``'granian'``) until it is stopped.
 
     ``processes`` is the number of worker processes (0 = one per CPU; None = the ``PROCESSES``
-    setting). Blocks; returns the exit code (0 after a clean SIGTERM/SIGINT shutdown).
+    setting). ``application`` is None (each worker builds the application from the settings) or
+    an ``Application`` subclass or instance, built here before the workers start (granian forks
+    its workers from this process; uvicorn needs an import string for several workers, so it
+    serves a given application with one process only). Each worker runs ``process_init`` at
+    its own start. Blocks; returns the exit code (0 after a clean SIGTERM/SIGINT shutdown).
     """
     name = check_server(server, setting="server")
     if name == "tornado":
         raise ValueError("serve_with() runs ASGI servers; 'tornado' is tornadopy.webserver.run()")
     _export_settings_module()
     workers = _workers(processes)
+    if name == "uvicorn" and application is not None and workers != 1:
+        raise ImproperlyConfigured(
+            f"uvicorn cannot serve a given Application with {workers} processes (it needs an "
+            "import string for several): use one process, SERVER = 'granian', or let each "
+            "worker build the application from the settings (no application argument)"
+        )
+    target = _asgi_application(application) if application is not None else None
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     print(
@@ -144,11 +178,14 @@ def serve_with(
     if name == "uvicorn":
         import uvicorn
 
+        config = uvicorn_config(address, port, workers)
+        if target is not None:
+            config["factory"] = False
         # uvicorn shuts down gracefully on SIGTERM/SIGINT, then re-raises the signal with the
         # handlers it found: make that a clean exit (status 0, as tornadopy's own server).
         saved = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
-            uvicorn.run(FACTORY, **uvicorn_config(address, port, workers))
+            uvicorn.run(target if target is not None else FACTORY, **config)
         except _Stopped:
             pass
         finally:
@@ -157,5 +194,9 @@ def serve_with(
         return 0
     from granian import Granian
 
-    Granian(FACTORY, **granian_config(address, port, workers)).serve()
+    granian = Granian(FACTORY, **granian_config(address, port, workers))
+    if target is None:
+        granian.serve()
+    else:
+        granian.serve(target_loader=lambda _target: target)
     return 0

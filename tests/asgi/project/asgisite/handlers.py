@@ -46,6 +46,7 @@ class Info(WebHandler):
                 "path": r.path,
                 "query": r.query,
                 "pid": os.getpid(),
+                "app_class": type(self.application).__name__,
             }
         )
 

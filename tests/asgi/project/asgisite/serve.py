@@ -1,4 +1,7 @@
-"""``python -m asgisite.serve SERVER PORT [PROCESSES]``: the site through ``serve_with``."""
+"""``python -m asgisite.serve SERVER PORT [PROCESSES] [class]``: the site through ``serve_with``.
+
+With ``class``, the project's ``SiteApplication`` is handed over (``serve_with(application=)``).
+"""
 
 import os
 import sys
@@ -9,4 +12,7 @@ from tornadopy.asgi import serve_with
 
 if __name__ == "__main__":
     processes = int(sys.argv[3]) if len(sys.argv) > 3 else 1
-    sys.exit(serve_with(sys.argv[1], "127.0.0.1", int(sys.argv[2]), processes))
+    application = None
+    if len(sys.argv) > 4 and sys.argv[4] == "class":
+        from asgisite.application import SiteApplication as application
+    sys.exit(serve_with(sys.argv[1], "127.0.0.1", int(sys.argv[2]), processes, application))
