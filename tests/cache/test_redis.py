@@ -151,6 +151,16 @@ async def test_default_time_budget(redis_location):
         assert retry.get_retries() == 1
 
 
+async def test_decode_responses_is_refused_for_the_cache(redis_location):
+    with pytest.raises(ImproperlyConfigured, match="decode_responses"):
+        make(redis_location, POOL_KWARGS={"decode_responses": True})
+    rc = make(redis_location, cls=RedisClient, POOL_KWARGS={"decode_responses": True})
+    async with closing(rc):
+        await rc.client.set("tpy-text", "é")
+        assert await rc.client.get("tpy-text") == "é"
+        await rc.client.delete("tpy-text")
+
+
 async def test_unknown_option_and_bad_location_are_configuration_errors(redis_location):
     with pytest.raises(ImproperlyConfigured, match=r"CACHES\['rc'\]\['OPTIONS'\].*HOSTNAME"):
         make(redis_location, HOSTNAME="x")
@@ -323,6 +333,9 @@ async def test_first_call_after_a_restart_succeeds_on_pooled_connections(own_red
         assert await cache.get("k0") is None
         await cache.set("k", "new")
         assert await cache.get("k") == "new"
+        await cache.set("n", 1)
+        assert await cache.incr("n") == 2  # the Lua script is loaded again into the new server
+        assert await cache.touch("n", None) is True
 
 
 async def test_restart_under_traffic_recovers_without_a_new_cache_object(own_redis):

@@ -211,6 +211,8 @@ class RedisClient(LoopBound):
         if not isinstance(pool_kwargs, Mapping):
             raise ImproperlyConfigured(f"{where}['OPTIONS']['POOL_KWARGS'] must be a dict")
         kwargs.update(pool_kwargs)
+        if kwargs["max_connections"] is None:
+            kwargs["max_connections"] = 2**31  # redis-py's "unbounded"
         try:
             self.guard = _Guard(
                 self.alias, Gate(int(kwargs["max_connections"]), kwargs.pop("timeout"))
@@ -245,7 +247,8 @@ class RedisClient(LoopBound):
 
     @property
     def client(self) -> aioredis.Redis:
-        """The raw ``redis.asyncio.Redis`` (awaited calls; errors are redis-py's own)."""
+        """The raw ``redis.asyncio.Redis`` (awaited calls; errors are redis-py's own). Use it
+        only in the event loop this instance belongs to (``caches[alias]`` of that loop)."""
         if self._closed:
             raise CacheError(self.alias, "this Redis client was closed (application shut down?)")
         return self._client
@@ -291,6 +294,11 @@ class RedisCache(RedisClient, BaseCache):
     ) -> None:
         BaseCache.__init__(self, location, params, alias=alias)
         RedisClient.__init__(self, location, params, alias=alias)
+        if self._client.connection_pool.connection_kwargs.get("decode_responses"):
+            raise ImproperlyConfigured(
+                f"{self.setting('OPTIONS', 'POOL_KWARGS', 'decode_responses')} must stay False "
+                "for RedisCache (values are stored as bytes); use RedisClient for text replies"
+            )
         self._incr_script = self._client.register_script(_INCR)
         self._persist_script = self._client.register_script(_PERSIST)
 
