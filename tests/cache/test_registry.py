@@ -138,3 +138,22 @@ async def test_check_builds_every_alias_and_reports_unreachable_ones():
 async def test_check_refuses_a_bad_entry_naming_the_setting():
     with pytest.raises(ImproperlyConfigured, match=r"CACHES\['bad'\]\['BACKEND'\]"):
         await caches.check()
+
+
+async def test_backend_hook_chooses_the_class_instantiated():
+    class Tagged(LocMemCache):
+        pass
+
+    seen = []
+
+    def hook(backend, alias):
+        seen.append((backend, alias))
+        return Tagged
+
+    caches.backend_hook = hook
+    try:
+        with override_settings(CACHES={"other": LOCMEM}):
+            assert type(caches["other"]) is Tagged
+    finally:
+        caches.backend_hook = None
+    assert seen == [(LocMemCache, "other")]

@@ -38,7 +38,14 @@ def _running_loop(alias: str) -> asyncio.AbstractEventLoop:
 
 
 class CacheHandler:
-    """``caches['alias']`` -- the instance of ``CACHES['alias']`` for the running event loop."""
+    """``caches['alias']`` -- the instance of ``CACHES['alias']`` for the running event loop.
+
+    ``backend_hook``: when set, ``backend_hook(backend_class, alias)`` returns the class actually
+    instantiated for an alias (``tornadopy.metrics`` uses it to meter lookups); ``None`` by
+    default, at no cost.
+    """
+
+    backend_hook: Callable[[Any, str], Any] | None = None
 
     def __init__(self) -> None:
         self._by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Any]] = (
@@ -65,6 +72,9 @@ class CacheHandler:
             raise InvalidCacheBackendError(
                 f"CACHES[{alias!r}]['BACKEND'] names {params['BACKEND']!r}, which is not a class"
             )
+        hook = self.backend_hook
+        if hook is not None:
+            backend = hook(backend, alias)
         return backend(params.get("LOCATION"), dict(params), alias=alias)
 
     def _instances(self, loop: asyncio.AbstractEventLoop) -> dict[str, Any]:
