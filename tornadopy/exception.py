@@ -12,6 +12,10 @@ Every error tornadopy raises on purpose derives from :class:`TornadopyError`:
 Elsewhere: :class:`tornadopy.template.TemplateNotFound` (also a ``FileNotFoundError``),
 :class:`tornadopy.cache.InvalidCacheKey` (also a ``ValueError``).
 
+Exceptions of libraries that mean "a service did not answer" (e.g. SQLAlchemy's
+``OperationalError``: the database connection was lost) are registered with
+:func:`register_unavailable` by the module that uses the library; uncaught, they are a 503 too.
+
 Exceptions may carry an ``http_status`` attribute: the handler's error path uses it instead of
 500 when such an exception escapes a handler (client text stays generic, operator text goes to
 the log).
@@ -36,3 +40,14 @@ class ServiceUnavailable(TornadopyError):
     """A backing service did not answer; an uncaught one is answered with HTTP 503."""
 
     http_status = 503
+
+
+#: Exception classes (of other libraries) answered with 503 when uncaught; see
+#: :func:`register_unavailable`.
+UNAVAILABLE: tuple[type[BaseException], ...] = (ServiceUnavailable,)
+
+
+def register_unavailable(*classes: type[BaseException]) -> None:
+    """Answer these exception classes with 503 (not 500) when a handler lets one escape."""
+    global UNAVAILABLE
+    UNAVAILABLE = tuple(dict.fromkeys(UNAVAILABLE + classes))

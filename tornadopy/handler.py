@@ -37,6 +37,7 @@ from tornado import escape
 from tornado.log import app_log, gen_log
 from tornado.web import HTTPError
 
+from tornadopy import exception as _exceptions
 from tornadopy.eager import run_eagerly
 from tornadopy.middleware import EMPTY, Clear, run_hooks
 
@@ -343,6 +344,7 @@ class WebHandler(tornado.web.RequestHandler):
 
     async def _tp_exception(self, hooks: Any, typ: Any, value: Any, tb: Any) -> None:
         clear = self._tp_clear
+        logged = False
         try:
             await run_hooks(hooks, clear, self, clear, typ, value, tb)
         except Exception:
@@ -350,7 +352,11 @@ class WebHandler(tornado.web.RequestHandler):
                 "Uncaught exception in process_exception %s", self._request_summary(), exc_info=True
             )
             self._tp_log(typ, value, tb)
+            logged = True
         if self._tp_state == _OPEN and not self._finished:
+            # no hook answered: the error page goes out, and the error is logged as without hooks
+            if not logged:
+                self._tp_log(typ, value, tb)
             if self._headers_written:
                 self.finish()
             else:
@@ -362,9 +368,9 @@ class WebHandler(tornado.web.RequestHandler):
             await fut
 
     def _tp_log(self, typ: Any, value: Any, tb: Any) -> None:
-        status = getattr(value, "http_status", None)
-        if status is not None and not isinstance(value, HTTPError):
-            gen_log.error("%d %s: %s: %s", status, self._request_summary(), typ.__name__, value)
+        if not isinstance(value, HTTPError) and _status_of(value) == 503:
+            # a backing service did not answer: one readable line for the operator
+            gen_log.error("503 %s: %s: %s", self._request_summary(), typ.__name__, value)
         else:
             super().log_exception(typ, value, tb)
 
@@ -407,7 +413,12 @@ asyncio_Future = Any  # the future returned by finish()/render(); awaiting it is
 def _status_of(value: BaseException | None) -> int:
     if isinstance(value, HTTPError):
         return value.status_code
-    return getattr(value, "http_status", 500)
+    status = getattr(value, "http_status", None)
+    if status is not None:
+        return int(status)
+    if isinstance(value, _exceptions.UNAVAILABLE):
+        return 503
+    return 500
 
 
 def is_safe_url(url: str, host: str | None) -> bool:
@@ -534,10 +545,12 @@ class ApiHandler(WebHandler):
             body = body.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
             self.set_header("Content-Type", "application/javascript; charset=UTF-8")
             self.set_header("X-Content-Type-Options", "nosniff")
-            super().write(f"/**/{callback}({body});")
+            super().write(f"/**/{callback}({body});".encode("utf-8", "backslashreplace"))
             return
         self.set_header("Content-Type", "application/json; charset=UTF-8")
-        super().write(body)
+        # a lone surrogate from the client can only sit inside a JSON string, where
+        # backslashreplace writes it as the valid escape \udXXX
+        super().write(body.encode("utf-8", "backslashreplace"))
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         if self._should_not_send_content(status_code):

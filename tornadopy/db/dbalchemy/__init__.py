@@ -18,6 +18,10 @@ Requests get their sessions from
 and event loop (:mod:`.engines`); the settings are read by :mod:`.config`.
 """
 
+import sqlalchemy.exc as _sa_exc
+
+from tornadopy.exception import register_unavailable as _register_unavailable
+
 from .config import ConnectionSpec, EngineSpec, parse_connections
 from .engines import ConnectionGroup, Replica, dispose_all, get_engine, get_group, registry
 from .model import Model, create_all, drop_all, tables_of
@@ -57,3 +61,7 @@ __all__ = [
     "session_scope",
     "tables_of",
 ]
+
+
+# a lost or unreachable database connection (server stopped, pool exhausted) is a 503, not a 500
+_register_unavailable(_sa_exc.OperationalError, _sa_exc.InterfaceError, _sa_exc.TimeoutError)
