@@ -60,26 +60,26 @@ class TokenStore:
     async def load(self, rand: str) -> dict[str, Any] | None:
         """The record of ``rand`` or None (unknown, expired, revoked, unreadable)."""
         cache = caches[self.alias]
-        with cache.errors():
+        async with cache.guard:
             raw = await cache.client.get(self.record_key(rand))
         return self.decode(raw)
 
     async def create(self, rand: str, record: str, ttl: int) -> bool:
         """Store a new record (never over an existing one)."""
         cache = caches[self.alias]
-        with cache.errors():
+        async with cache.guard:
             return bool(await cache.client.set(self.record_key(rand), record, ex=ttl, nx=True))
 
     async def refresh(self, rand: str, record: str, ttl: int) -> bool:
         """Rewrite a record only if it still exists; False if it expired or was revoked."""
         cache = caches[self.alias]
-        with cache.errors():
+        async with cache.guard:
             return bool(await cache.client.set(self.record_key(rand), record, ex=ttl, xx=True))
 
     async def user_token(self, user_key: str) -> str | None:
         """The random part the user index points to, if any."""
         cache = caches[self.alias]
-        with cache.errors():
+        async with cache.guard:
             raw = await cache.client.get(user_key)
         if raw is None:
             return None
@@ -88,11 +88,11 @@ class TokenStore:
     async def set_user_token(self, user_key: str, rand: str, ttl: int, *, replace: bool) -> bool:
         """Point the user index at ``rand`` (only if unset unless ``replace``)."""
         cache = caches[self.alias]
-        with cache.errors():
+        async with cache.guard:
             return bool(await cache.client.set(user_key, rand, ex=ttl, nx=not replace))
 
     async def delete(self, rand: str) -> bool:
         """Revoke: delete the record (every process refuses the token from now on)."""
         cache = caches[self.alias]
-        with cache.errors():
+        async with cache.guard:
             return bool(await cache.client.delete(self.record_key(rand)))
