@@ -32,7 +32,7 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from benchmarks.run import ROOT, ServerProcess, select_rows
+from benchmarks.run import ROOT, ServerProcess, run_setups, select_rows, verify
 from benchmarks.servers import SERVERS, TEST_TYPES
 
 
@@ -52,6 +52,10 @@ def count(
     try:
         proc.start()
         proc.wait_ready(timeout=300)
+        headers = verify(
+            proc, test, timeout=300
+        )  # 1-2 requests; same in both runs, so they cancel out
+        header_args = [arg for k, v in headers.items() for arg in ("-H", f"{k}: {v}")]
         out = subprocess.run(
             [
                 sys.executable,
@@ -64,6 +68,7 @@ def count(
                 str(requests),
                 "-d",
                 "3600",
+                *header_args,
             ],
             capture_output=True,
             text=True,
@@ -100,6 +105,12 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("valgrind is not installed (apt-get install valgrind)")
     os.environ.setdefault("PYTHONHASHSEED", "0")  # same dict/set layout in every run
     servers, tests = select_rows(args.only, args.tests)
+    for test in list(tests):
+        reason = TEST_TYPES[test].requires()
+        if reason:
+            print(f"skipped {test}: {reason}", file=sys.stderr)
+            tests.remove(test)
+    run_setups(tests)
     pairs = [(s, t) for s in servers for t in tests if t in SERVERS[s].handlers]
     log_dir = Path(tempfile.mkdtemp(prefix="tornadopy-instr-"))
     print(

@@ -123,7 +123,11 @@ def _percentile(sorted_values: list[float], q: float) -> float:
 
 
 async def load(
-    url: str, connections: int, duration: float, requests: int | None = None
+    url: str,
+    connections: int,
+    duration: float,
+    requests: int | None = None,
+    headers: list[str] | None = None,
 ) -> dict[str, float]:
     """Run the load and return the figures (see the module docstring).
 
@@ -134,9 +138,10 @@ async def load(
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
+    extra = "".join(f"{h.strip()}\r\n" for h in headers or ())
     request = (
         f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUser-Agent: benchmarks.loadgen\r\n"
-        "Accept: */*\r\n\r\n"
+        f"Accept: */*\r\n{extra}\r\n"
     ).encode()
     loop = asyncio.get_running_loop()
     stats = _Stats(requests)
@@ -170,6 +175,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("url")
     parser.add_argument("-c", "--connections", type=int, default=64)
     parser.add_argument("-d", "--duration", type=float, default=5.0)
+    parser.add_argument(
+        "-H", "--header", action="append", default=[], help="extra header 'Name: value'"
+    )
     parser.add_argument("-n", "--requests", type=int, default=None, help="stop after N requests")
     args = parser.parse_args(argv)
     factory: Callable[[], asyncio.AbstractEventLoop] = asyncio.new_event_loop
@@ -180,7 +188,9 @@ def main(argv: list[str] | None = None) -> None:
     except ImportError:
         pass
     with asyncio.Runner(loop_factory=factory) as runner:
-        result = runner.run(load(args.url, args.connections, args.duration, args.requests))
+        result = runner.run(
+            load(args.url, args.connections, args.duration, args.requests, args.header)
+        )
     print(json.dumps(result), flush=True)
 
 

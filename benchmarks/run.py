@@ -217,7 +217,8 @@ class LoadGenerator:
             return f"wrk -t{self.threads} -c{self.connections} --latency"
         return f"python -m benchmarks.loadgen -c {self.connections}"
 
-    def run(self, url: str, duration: float) -> Sample:
+    def run(self, url: str, duration: float, headers: dict[str, str] | None = None) -> Sample:
+        header_args = [arg for k, v in (headers or {}).items() for arg in ("-H", f"{k}: {v}")]
         if self.kind == "wrk":
             assert self.wrk is not None
             secs = max(1, round(duration))
@@ -229,6 +230,7 @@ class LoadGenerator:
                 "--timeout",
                 "10s",
                 "--latency",
+                *header_args,
                 url,
             ]
             out = subprocess.run(
@@ -246,6 +248,7 @@ class LoadGenerator:
             str(self.connections),
             "-d",
             str(duration),
+            *header_args,
         ]
         out = subprocess.run(
             cmd, capture_output=True, text=True, timeout=duration + 60, check=False, cwd=ROOT
@@ -265,18 +268,41 @@ class LoadGenerator:
 # ---------------------------------------------------------------------- checks and rows
 
 
-def verify(server: ServerProcess, test: str) -> None:
-    """One request: status 200, the test's content type and body; else RuntimeError."""
+def _get(url: str, headers: dict[str, str], timeout: float) -> tuple[int, str, bytes, list[str]]:
+    request = urllib.request.Request(url, headers=headers)
+    with urllib.request.urlopen(request, timeout=timeout) as resp:
+        return (
+            resp.status,
+            resp.headers.get("Content-Type", ""),
+            resp.read(),
+            resp.headers.get_all("Set-Cookie") or [],
+        )
+
+
+def verify(server: ServerProcess, test: str, timeout: float = 10) -> dict[str, str]:
+    """Check the server answers ``test`` right; returns the headers to send with the load.
+
+    For a test that ``uses_cookies`` (a session) the first request makes the state and the
+    cookies it sets are replayed on a second request (and then on every benchmark request).
+    """
     tt = TEST_TYPES[test]
+    url = server.url(tt.path)
+    headers: dict[str, str] = {}
     try:
-        with urllib.request.urlopen(server.url(tt.path), timeout=10) as resp:
-            status, ctype, body = resp.status, resp.headers.get("Content-Type", ""), resp.read()
+        status, ctype, body, cookies = _get(url, headers, timeout)
+        if tt.uses_cookies and status == 200:
+            jar = "; ".join(c.split(";", 1)[0] for c in cookies)
+            if not jar:
+                raise RuntimeError("no cookie was set")
+            headers = {"Cookie": jar}
+            status, ctype, body, _ = _get(url, headers, timeout)
     except Exception as exc:
         raise RuntimeError(f"{server.name} {tt.path}: {exc}") from exc
     if status != 200 or not ctype.startswith(tt.content_type) or not tt.check(body):
         raise RuntimeError(
             f"{server.name} {tt.path}: wrong answer: {status} {ctype!r} {body[:200]!r}"
         )
+    return headers
 
 
 @dataclass
@@ -285,6 +311,7 @@ class Row:
     test: str
     samples: list[Sample] = field(default_factory=list)
     failure: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
 
     def median(self, attr: str) -> float:
         values = [getattr(s, attr) for s in self.samples]
@@ -329,6 +356,13 @@ def select_rows(only: str | None, tests_arg: str | None) -> tuple[list[str], lis
     return servers, tests
 
 
+def run_setups(tests: list[str]) -> None:
+    """Run each selected test type's ``setup`` (once each), e.g. create and fill tables."""
+    for setup in dict.fromkeys(TEST_TYPES[t].setup for t in tests):
+        if setup is not None:
+            setup()
+
+
 # ---------------------------------------------------------------------- output
 
 
@@ -354,7 +388,7 @@ def render_table(rows: list[Row], tests: list[str]) -> str:
             base = by_key.get((SERVERS[row.server].baseline, test))
             cpu = row.median("cpu_us")
             ratio = cpu_ratio = "-"
-            if base is not None and base.samples and not base.failure:
+            if base is not None and base.samples and not base.failure and base.median("rps"):
                 ratio = f"{rps / base.median('rps'):.3f}"
                 if cpu == cpu and cpu > 0:
                     cpu_ratio = f"{base.median('cpu_us') / cpu:.3f}"
@@ -426,10 +460,15 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     servers, tests = select_rows(args.only, args.tests)
-    for test in tests:
+    skipped: list[str] = []
+    for test in list(tests):
         reason = TEST_TYPES[test].requires()
         if reason:
-            raise SystemExit(f"test {test!r} cannot run here: {reason}")
+            skipped.append(f"{test}: {reason}")
+            tests.remove(test)
+    for note in skipped:
+        print(f"skipped {note}", file=sys.stderr)
+    run_setups(tests)
     loadgen = LoadGenerator(args.loadgen, args.connections, args.threads)
 
     pin = not args.no_pin and hasattr(os, "sched_setaffinity")
@@ -467,10 +506,11 @@ def main(argv: list[str] | None = None) -> int:
         for proc in procs.values():
             proc.wait_ready()
         for row in rows:
-            verify(procs[row.server], row.test)
+            row.headers = verify(procs[row.server], row.test)
         for row in rows:
             if args.warmup > 0:
-                loadgen.run(procs[row.server].url(TEST_TYPES[row.test].path), args.warmup)
+                url = procs[row.server].url(TEST_TYPES[row.test].path)
+                loadgen.run(url, args.warmup, row.headers)
         for rnd in range(args.rounds):
             for row in rows:
                 proc = procs[row.server]
@@ -481,12 +521,15 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 cpu0 = proc.cpu_seconds()
                 try:
-                    sample = loadgen.run(proc.url(TEST_TYPES[row.test].path), args.duration)
+                    url = proc.url(TEST_TYPES[row.test].path)
+                    sample = loadgen.run(url, args.duration, row.headers)
                 except (RuntimeError, subprocess.TimeoutExpired) as exc:
                     row.failure = str(exc).splitlines()[0]
                     continue
-                if sample.requests:
-                    sample.cpu_us = (proc.cpu_seconds() - cpu0) / sample.requests * 1e6
+                if not sample.requests:
+                    row.failure = "no request completed in the run"
+                    continue
+                sample.cpu_us = (proc.cpu_seconds() - cpu0) / sample.requests * 1e6
                 row.samples.append(sample)
                 print(
                     f"  round {rnd + 1}/{args.rounds} {row.test:10} {row.server:18} "
@@ -508,6 +551,8 @@ def main(argv: list[str] | None = None) -> int:
 
     print()
     print(render_table(rows, tests))
+    for note in skipped:
+        print(f"skipped {note}")
     print(f"\n{time.monotonic() - started:.0f}s" + (f"; command: {command}" if command else ""))
     if args.json:
         payload = {

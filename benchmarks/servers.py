@@ -38,6 +38,7 @@ import argparse
 import asyncio
 import json
 import os
+import secrets
 import signal
 import socket
 import sys
@@ -49,6 +50,7 @@ import tornado.web
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 
+from benchmarks import dbtests
 from tornadopy import global_settings
 from tornadopy.handler import ApiHandler, WebHandler
 from tornadopy.httpmodule import BaseHttpModule
@@ -71,6 +73,16 @@ class TestType:
     description: str
     #: Returns None when the test can run here, else the reason it cannot.
     requires: Callable[[], str | None] = lambda: None
+    #: Test needs state made by one request first (a session): the runner sends one GET and
+    #: replays the cookies it got on every benchmark request.
+    uses_cookies: bool = False
+    #: Called once by the runner before the servers start (create and fill tables).
+    setup: Callable[[], None] | None = None
+
+    @property
+    def route(self) -> str:
+        """The path without its query string (the route pattern)."""
+        return self.path.split("?", 1)[0]
 
 
 def _check_json(body: bytes) -> bool:
@@ -79,6 +91,28 @@ def _check_json(body: bytes) -> bool:
     except ValueError:
         return False
 
+
+def _check_session(body: bytes) -> bool:
+    try:
+        count = json.loads(body)["count"]
+    except (ValueError, KeyError, TypeError):
+        return False
+    return isinstance(count, int) and count >= 1
+
+
+def _service_up(host: str, port: int, name: str) -> Callable[[], str | None]:
+    def check() -> str | None:
+        try:
+            with socket.create_connection((host, port), timeout=1):
+                return None
+        except OSError as exc:
+            return f"{name} is not reachable on {host}:{port} ({exc})"
+
+    return check
+
+
+REDIS = ("127.0.0.1", 6379)
+_db_up = _service_up(dbtests.DB_HOST, dbtests.DB_PORT, "MariaDB")
 
 TEST_TYPES: dict[str, TestType] = {
     "plaintext": TestType(
@@ -94,6 +128,52 @@ TEST_TYPES: dict[str, TestType] = {
         "application/json",
         _check_json,
         'GET /json -> {"message": "Hello, World!"} serialised per request',
+    ),
+    "session": TestType(
+        "session",
+        "/session",
+        "application/json",
+        _check_session,
+        "GET /session with a session cookie: read the session from Redis, increment 'count', "
+        'write it back (one GET + one SET), answer {"count": n}',
+        requires=_service_up(*REDIS, "Redis"),
+        uses_cookies=True,
+    ),
+    "db": TestType(
+        "db",
+        "/db",
+        "application/json",
+        dbtests.check_world,
+        "GET /db -> one random World row as JSON",
+        requires=_db_up,
+        setup=dbtests.setup,
+    ),
+    "queries": TestType(
+        "queries",
+        "/queries?queries=20",
+        "application/json",
+        dbtests.check_worlds(20),
+        "GET /queries?queries=20 -> 20 random World rows, one query each",
+        requires=_db_up,
+        setup=dbtests.setup,
+    ),
+    "fortunes": TestType(
+        "fortunes",
+        "/fortunes",
+        "text/html",
+        dbtests.check_fortunes,
+        "GET /fortunes -> every Fortune + one added, sorted, rendered by a template",
+        requires=_db_up,
+        setup=dbtests.setup,
+    ),
+    "updates": TestType(
+        "updates",
+        "/updates?queries=20",
+        "application/json",
+        dbtests.check_worlds(20),
+        "GET /updates?queries=20 -> 20 random World rows read, changed and written back",
+        requires=_db_up,
+        setup=dbtests.setup,
     ),
 }
 
@@ -117,6 +197,40 @@ class RawJson(tornado.web.RequestHandler):
         self.write(json.dumps(JSON_MESSAGE))
 
 
+_raw_redis: dict[Any, Any] = {}
+
+
+def raw_redis() -> Any:
+    """One ``redis.asyncio`` client per event loop (what a hand-written Tornado app keeps)."""
+    import redis.asyncio as aioredis
+
+    loop = asyncio.get_running_loop()
+    client = _raw_redis.get(loop)
+    if client is None:
+        client = _raw_redis[loop] = aioredis.Redis(host=REDIS[0], port=REDIS[1])
+    return client
+
+
+class RawSession(tornado.web.RequestHandler):
+    """A session by hand: signed id cookie, JSON record in Redis (GET, then SET with expiry)."""
+
+    async def get(self) -> None:
+        redis = raw_redis()
+        sid = self.get_signed_cookie("rawsid")
+        data: dict[str, Any] | None = None
+        if sid:
+            raw = await redis.get(b"rawbench:session:" + sid)
+            data = json.loads(raw) if raw else None
+        if data is None or sid is None:
+            sid = secrets.token_urlsafe(24).encode()
+            data = {}
+            self.set_signed_cookie("rawsid", sid, httponly=True)
+        data["count"] = data.get("count", 0) + 1
+        await redis.set(b"rawbench:session:" + sid, json.dumps(data), ex=86400)
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.write(json.dumps({"count": data["count"]}))
+
+
 # ---------------------------------------------------------------------- tornadopy
 
 
@@ -133,6 +247,18 @@ class TpJson(ApiHandler):
 
     def get(self) -> None:
         self.write_api(JSON_MESSAGE)
+
+
+class TpSession(WebHandler):
+    """tornadopy session (``SessionMiddleware`` on a Redis cache alias)."""
+
+    session: Any  # set by SessionMiddleware.process_request
+
+    async def get(self) -> None:
+        count = (await self.session.get("count", 0)) + 1
+        await self.session.set("count", count)
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.write(json.dumps({"count": count}))
 
 
 class NoopMiddleware:
@@ -207,12 +333,37 @@ STACK_SETTINGS: dict[str, Any] = {
 }
 
 
+#: tornadopy as an application using its services would be configured: default middleware plus
+#: sessions on Redis (the test types that need a service run here).
+APP_SETTINGS: dict[str, Any] = {
+    "MIDDLEWARE_CLASSES": (
+        "tornadopy.middleware.accesslog.AccessLogMiddleware",
+        "tornadopy.middleware.session.SessionMiddleware",
+    ),
+    "CACHES": {
+        "bench_session": {
+            "BACKEND": "tornadopy.cache.backends.rediscache.RedisCache",
+            "LOCATION": f"{REDIS[0]}:{REDIS[1]}",
+            "KEY_PREFIX": "tpbench",
+        },
+    },
+    "SESSION": {"session_cache_alias": "bench_session", "secret_key": "benchmark-" + "x" * 32},
+    "TORNADO_CONF": {"template_path": dbtests.TEMPLATE_PATH},
+    **dbtests.TP_SETTINGS,
+}
+APP_SETTINGS["MIDDLEWARE_CLASSES"] += ("tornadopy.middleware.dbalchemy.DBAlchemyMiddleware",)
+
+
 # ---------------------------------------------------------------------- servers
 
 
 def build_raw(handlers: dict[str, type]) -> tornado.web.Application:
     """A plain ``tornado.web.Application`` with one route per test type."""
-    return tornado.web.Application([(TEST_TYPES[t].path, h) for t, h in handlers.items()])
+    return tornado.web.Application(
+        [(TEST_TYPES[t].route, h) for t, h in handlers.items()],
+        cookie_secret="benchmark-" + "y" * 32,
+        template_path=dbtests.TEMPLATE_PATH,
+    )
 
 
 def build_tornadopy(handlers: dict[str, type], **setting_values: Any) -> tornado.web.Application:
@@ -223,7 +374,9 @@ def build_tornadopy(handlers: dict[str, type], **setting_values: Any) -> tornado
 
     settings.configure(**setting_values)
     u = Url()
-    return Application(urls=route(*(u(TEST_TYPES[t].path, h, name=t) for t, h in handlers.items())))
+    return Application(
+        urls=route(*(u(TEST_TYPES[t].route, h, name=t) for t, h in handlers.items()))
+    )
 
 
 @dataclass(frozen=True)
@@ -250,7 +403,12 @@ SERVERS: dict[str, ServerSpec] = {
         ServerSpec(
             "tornado",
             "raw tornado.web.Application + RequestHandler",
-            {"plaintext": RawPlaintext, "json": RawJson},
+            {
+                "plaintext": RawPlaintext,
+                "json": RawJson,
+                "session": RawSession,
+                **dbtests.RAW_HANDLERS,
+            },
             build_raw,
         ),
         ServerSpec(
@@ -272,6 +430,13 @@ SERVERS: dict[str, ServerSpec] = {
             "logging not configured, so no line is written)",
             {"plaintext": TpPlaintext, "json": TpJson},
             lambda h: build_tornadopy(h),
+        ),
+        ServerSpec(
+            "tornadopy-app",
+            "tornadopy with AccessLogMiddleware + SessionMiddleware (Redis cache alias) + "
+            "DBAlchemyMiddleware: the test types that need a service",
+            {"session": TpSession, **dbtests.TP_HANDLERS},
+            lambda h: build_tornadopy(h, **APP_SETTINGS),
         ),
     )
 }
