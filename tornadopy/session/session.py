@@ -7,6 +7,7 @@ Every accessor is awaited::
     await self.session.delete('userid')          # seed: del self.session['userid']
     await self.session.set_expire(30 * 86400)    # seed: self.set_expire(...)
     await self.session.cycle_key()               # at log-in: new id, same data
+    await self.session.set_user(user_id)         # at log-in: index it under the user
     await self.session.flush()                   # at log-out: data, store entry and cookie gone
 
 Lifecycle, driven by :class:`~tornadopy.middleware.session.SessionMiddleware`:
@@ -24,6 +25,12 @@ Lifecycle, driven by :class:`~tornadopy.middleware.session.SessionMiddleware`:
 - a client-supplied id is never adopted: a new session always gets a fresh id from
   :mod:`secrets`.
 
+Session control: ``set_user(user_id)`` binds the session to a user and records it in the user's
+index (Redis or local memory; see :mod:`tornadopy.session.index` and
+:mod:`tornadopy.session.control`), so :func:`~tornadopy.session.control.sessions_of` lists it and
+:func:`~tornadopy.session.control.revoke_user_sessions` logs it out. A bound session stays
+bound through ``cycle_key()``; ``flush()`` -- or emptying its data -- removes it from the index.
+
 Values must be JSON-serialisable (``set`` raises ``TypeError`` otherwise) and keys strings;
 ``get`` returns what JSON gives back (a tuple comes back as a list), already within the same
 request. A value changed in place (``(await s.get('cart')).append(x)``) is not saved: ``set`` it.
@@ -39,7 +46,13 @@ from typing import Any
 
 from tornadopy.session.config import SessionConfig
 from tornadopy.session.ids import BadId, SignedIds
-from tornadopy.session.store import SessionStore, encode_record
+from tornadopy.session.records import (
+    MAX_USER_AGENT,
+    encode_record,
+    session_ref,
+    user_id_text,
+)
+from tornadopy.session.store import SessionStore
 
 __all__ = ["Session", "SessionManager"]
 
@@ -67,6 +80,17 @@ class SessionManager:
         return Session(self, handler)
 
 
+class _Binding:
+    """The user a session is bound to (``set_user``) and its log-in metadata."""
+
+    __slots__ = ("emptied", "meta", "user")
+
+    def __init__(self, user: str, meta: dict[str, Any]) -> None:
+        self.user = user
+        self.meta = meta
+        self.emptied = False  # delete()/clear() left the data empty: a log-out when saved
+
+
 def _json_copy(value: Any) -> Any:
     try:
         return json.loads(json.dumps(value, allow_nan=False))
@@ -79,6 +103,7 @@ class Session:
 
     __slots__ = (
         "_accessed",
+        "_bound",
         "_cookie_in",
         "_cookie_out",
         "_data",
@@ -109,12 +134,20 @@ class Session:
         self._send_cookie = False  # the response must (re)set the cookie
         self._cookie_out = False  # this response sets the cookie
         self._lock: asyncio.Lock | None = None
+        # _bound (the user binding, set_user) is first set by _load(): a request that never
+        # uses the session pays nothing for session control
 
     # ------------------------------------------------------------------ introspection
     @property
     def session_id(self) -> str | None:
         """The signed id of the live session (None before loading and for a new session)."""
         return self._id
+
+    @property
+    def ref(self) -> str | None:
+        """The public handle of the stored session (as in ``sessions_of`` listings), or None
+        before loading and for a new session. Never a credential."""
+        return None if self._rand is None else session_ref(self._rand)
 
     @property
     def accessed(self) -> bool:
@@ -163,6 +196,7 @@ class Session:
         return getattr(self._handler.request, "remote_ip", None)
 
     async def _load(self) -> None:
+        self._bound: _Binding | None = None
         manager = self._manager
         cookie = self._handler.get_cookie(manager.config.cookie_name)
         if cookie is None:
@@ -198,6 +232,10 @@ class Session:
         self._rand = rand
         self._id = cookie
         self._ip = ip
+        user = record.get("u")
+        if isinstance(user, str):
+            meta = record.get("m")
+            self._bound = _Binding(user, meta if isinstance(meta, dict) else {})
         if isinstance(expires, int) and expires >= 0:
             self._expires = expires
 
@@ -215,6 +253,8 @@ class Session:
         await self._ensure()
         self._data[key] = value
         self._modified = True
+        if self._bound is not None:
+            self._bound.emptied = False
 
     async def delete(self, key: str) -> bool:
         """Remove ``key``; True if it was there."""
@@ -222,6 +262,8 @@ class Session:
         if key in self._data:
             del self._data[key]
             self._modified = True
+            if self._bound is not None and not self._data:
+                self._bound.emptied = True
             return True
         return False
 
@@ -246,6 +288,8 @@ class Session:
         if self._data:
             self._data = {}
             self._modified = True
+            if self._bound is not None:
+                self._bound.emptied = True
 
     async def set_expire(self, seconds: int) -> None:
         """Keep this session ``seconds`` after its last use (0: until the browser closes)."""
@@ -260,7 +304,7 @@ class Session:
         """Log out: forget the data, delete the stored session now, and clear the cookie."""
         await self._ensure()
         if self._rand is not None:
-            await self._manager.store.revoke(self._rand)
+            await self._manager.store.revoke(self._rand, self._user)
         self._reset()
         self._clear_cookie()
 
@@ -268,18 +312,64 @@ class Session:
         """Give the session a new id, keeping its data (call it at log-in against fixation).
 
         The data is stored under the new id at once and the old id is revoked: it loads nothing
-        from now on. The session is bound to the current client address again.
+        from now on. The session is bound to the current client address again, and stays bound
+        to its user (``set_user``), if any.
         """
         await self._ensure()
         old = self._rand
         self._ip = self._remote_ip()
-        if self._data:
+        if self._data or self._bound is not None:
             await self._create(self._data)
         else:
             self._rand = self._id = None
             self._modified = True
         if old is not None:
-            await self._manager.store.revoke(old)
+            await self._manager.store.revoke(old, self._user)
+
+    # ------------------------------------------------------------------ session control
+    async def set_user(self, user_id: str | int) -> None:
+        """Bind this session to ``user_id`` (call it at log-in, after ``cycle_key()``).
+
+        The session is stored at once (a new one gets its cookie) and indexed under the user, so
+        :func:`~tornadopy.session.control.sessions_of` lists it and
+        :func:`~tornadopy.session.control.revoke_user_sessions` can log it out; the log-in time,
+        address and User-Agent are kept with it. ``42`` and ``'42'`` are the same user. Binding
+        again to the same user does nothing; binding to another user moves the session.
+
+        Raises :class:`~tornadopy.session.index.SessionControlUnsupported` (a
+        ``NotImplementedError``) when the session cache cannot index sessions by user
+        (memcached, file, ...), and RuntimeError for a new session once the response headers
+        were sent (its cookie could not be set).
+        """
+        user = user_id_text(user_id)
+        manager = self._manager
+        manager.store.index()  # SessionControlUnsupported before anything is written
+        await self._ensure()
+        if user == self._user and self._rand is not None:
+            return
+        if self._rand is None and self._headers_sent():
+            raise RuntimeError(
+                "set_user() on a new session after the response headers were sent: its "
+                "cookie cannot be set any more (call it before flush())"
+            )
+        previous = self._user if self._rand is not None else None
+        request = self._handler.request
+        agent = request.headers.get("User-Agent") if request is not None else None
+        meta = {
+            "c": int(time.time()),
+            "ip": self._remote_ip(),
+            "ua": agent[:MAX_USER_AGENT] if agent else None,
+        }
+        self._bound = _Binding(user, meta)
+        self._modified = True
+        await self.save()
+        if previous is not None and previous != user and self._rand is not None:
+            await manager.store.index().forget(self._rand, previous)
+
+    async def get_user(self) -> str | None:
+        """The user id this session is bound to (as text), or None."""
+        await self._ensure()
+        return self._user
 
     async def save(self) -> None:
         """Save now (the response hook does this for you when the session changed)."""
@@ -287,9 +377,9 @@ class Session:
             return
         self._modified = False
         manager = self._manager
-        if not self._data:
+        if not self._data and (self._bound is None or self._bound.emptied):
             if self._rand is not None:
-                await manager.store.revoke(self._rand)
+                await manager.store.revoke(self._rand, self._user)
             self._reset()
             if self._cookie_in:
                 self._clear_cookie()
@@ -304,9 +394,9 @@ class Session:
             self._ip = self._ip or self._remote_ip()
             await self._create(self._data)
             return
-        record = encode_record(self._data, self._ip, self._expires)
+        record = self._record(self._data)
         if not await manager.store.save(
-            self._rand, record, manager.config.store_ttl(self._expires)
+            self._rand, record, manager.config.store_ttl(self._expires), self._user
         ):
             log.info("session logged out by a concurrent request; this request's changes dropped")
             self._reset()
@@ -329,7 +419,9 @@ class Session:
             await self.save()
         elif self._rand is not None:
             config = self._manager.config
-            if await self._manager.store.touch(self._rand, config.store_ttl(self._expires)):
+            if await self._manager.store.touch(
+                self._rand, config.store_ttl(self._expires), self._user
+            ):
                 if self._send_cookie or self._expires > 0:
                     self._set_cookie()  # sliding expiry: the cookie follows the store
             else:
@@ -340,11 +432,11 @@ class Session:
     # ------------------------------------------------------------------ helpers
     async def _create(self, data: dict[str, Any]) -> None:
         manager = self._manager
-        record = encode_record(data, self._ip, self._expires)
+        record = self._record(data)
         ttl = manager.config.store_ttl(self._expires)
         for _ in range(5):
             signed, rand = manager.ids.new()
-            if await manager.store.create(rand, record, ttl):
+            if await manager.store.create(rand, record, ttl, self._user):
                 break
         else:  # 5 collisions of 192 random bits: the store is not behaving like a store
             raise RuntimeError("could not store a new session under a fresh id")
@@ -356,9 +448,20 @@ class Session:
         self._data = {}
         self._rand = self._id = None
         self._ip = None
+        self._bound = None
         self._modified = False
         self._send_cookie = False
         self._expires = self._manager.config.expires
+
+    @property
+    def _user(self) -> str | None:
+        return None if self._bound is None else self._bound.user
+
+    def _record(self, data: dict[str, Any]) -> str:
+        bound = self._bound
+        if bound is None:
+            return encode_record(data, self._ip, self._expires)
+        return encode_record(data, self._ip, self._expires, bound.user, bound.meta)
 
     def _headers_sent(self) -> bool:
         return bool(getattr(self._handler, "_headers_written", False))

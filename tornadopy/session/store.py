@@ -1,9 +1,6 @@
 """``SessionStore``: session records in a cache alias (``SESSION['session_cache_alias']``).
 
-A record is a JSON text (never pickle: session data is influenced by clients) of::
-
-    {"d": {...session data...}, "ip": "<address it was created from>", "e": <expires seconds>}
-
+Records are JSON texts (see :mod:`tornadopy.session.records` for the format and the keys),
 stored under ``tornadopy.session:<random part of the id>``. Logging out (or cycling the key)
 *revokes* an id: a marker ``tornadopy.session.revoked:<random part>`` is written first, then the
 record is deleted. Every save of an existing session writes the record and then looks for the
@@ -11,51 +8,40 @@ marker, deleting the record again if it is there -- so a request that loaded the
 a concurrent log-out cannot bring it back, whichever order the two reach the store in (RELIABILITY
 S4). New sessions are written with ``add`` (never over an existing record).
 
+Sessions bound to a user (``user=...``) go through the cache's
+:class:`~tornadopy.session.index.UserIndex` instead, which keeps the user's index in step with
+the same guarantees; unbound sessions never touch it. Binding needs a backend that can index
+(:func:`~tornadopy.session.index.index_for`).
+
 Any backend of :mod:`tornadopy.cache` works; one that cannot be reached raises
 :class:`~tornadopy.cache.CacheError` (a 503 when uncaught).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
 from tornadopy.cache import caches
+from tornadopy.session.index import UserIndex, index_for
+from tornadopy.session.records import (
+    RECORD_PREFIX,
+    REVOKED_PREFIX,
+    REVOKED_TTL,
+    decode_record,
+    encode_record,
+)
 
-__all__ = ["SessionStore", "decode_record", "encode_record"]
+__all__ = [
+    "RECORD_PREFIX",
+    "REVOKED_PREFIX",
+    "REVOKED_TTL",
+    "SessionStore",
+    "decode_record",
+    "encode_record",
+]
 
 log = logging.getLogger("tornadopy.session")
-
-RECORD_PREFIX = "tornadopy.session:"
-REVOKED_PREFIX = "tornadopy.session.revoked:"
-#: How long a revocation marker lives: longer than any request that may still hold the session.
-REVOKED_TTL = 24 * 60 * 60
-
-
-def encode_record(data: dict[str, Any], ip: str | None, expires: int) -> str:
-    """The JSON text stored for a session."""
-    return json.dumps(
-        {"d": data, "ip": ip, "e": expires},
-        separators=(",", ":"),
-        ensure_ascii=False,
-        allow_nan=False,
-    )
-
-
-def decode_record(raw: Any) -> dict[str, Any] | None:
-    """The record of a stored JSON text, or None when it is not one of ours."""
-    if isinstance(raw, bytes):
-        raw = raw.decode("utf-8", "replace")
-    if not isinstance(raw, str):
-        return None
-    try:
-        record = json.loads(raw)
-    except ValueError:
-        return None
-    if not isinstance(record, dict) or not isinstance(record.get("d"), dict):
-        return None
-    return record
 
 
 class SessionStore:
@@ -81,12 +67,21 @@ class SessionStore:
             log.warning("session store %r: unreadable record for a session id; ignored", self.alias)
         return record
 
-    async def create(self, rand: str, record: str, ttl: int) -> bool:
+    def index(self) -> UserIndex:
+        """The per-user index of the running loop's cache; ``SessionControlUnsupported`` when
+        the backend cannot index sessions by user."""
+        return index_for(self.cache)
+
+    async def create(self, rand: str, record: str, ttl: int, user: str | None = None) -> bool:
         """Store a new record; False if the id is already taken (never overwrites)."""
+        if user is not None:
+            return await self.index().create(rand, record, ttl, user)
         return bool(await self.cache.add(RECORD_PREFIX + rand, record, timeout=ttl))
 
-    async def save(self, rand: str, record: str, ttl: int) -> bool:
+    async def save(self, rand: str, record: str, ttl: int, user: str | None = None) -> bool:
         """Write an existing session's record; False (and nothing kept) if it was revoked."""
+        if user is not None:
+            return await self.index().save(rand, record, ttl, user)
         cache = self.cache
         key = RECORD_PREFIX + rand
         await cache.set(key, record, timeout=ttl)
@@ -95,12 +90,17 @@ class SessionStore:
             return False
         return True
 
-    async def touch(self, rand: str, ttl: int) -> bool:
+    async def touch(self, rand: str, ttl: int, user: str | None = None) -> bool:
         """Extend a live record's lifetime without rewriting it; False if it is gone."""
+        if user is not None:
+            return await self.index().touch(rand, ttl, user)
         return bool(await self.cache.touch(RECORD_PREFIX + rand, timeout=ttl))
 
-    async def revoke(self, rand: str) -> None:
+    async def revoke(self, rand: str, user: str | None = None) -> None:
         """Delete the record of ``rand`` for good: concurrent saves cannot bring it back."""
+        if user is not None:
+            await self.index().revoke([rand], user)
+            return
         cache = self.cache
         await cache.set(REVOKED_PREFIX + rand, 1, timeout=REVOKED_TTL)
         await cache.delete(RECORD_PREFIX + rand)
