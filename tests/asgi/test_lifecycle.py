@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import signal
+import subprocess
 
 import pytest
 
@@ -13,6 +14,7 @@ from tornadopy.asgi import check_server
 from tornadopy.exception import ImproperlyConfigured
 
 from .rawhttp import raw
+from .servers import spawn
 
 
 def read_lines(path: str) -> list[str] | None:
@@ -140,3 +142,16 @@ async def test_serve_with_uvicorn_trusts_proxy_headers_only_with_xheaders(start_
     server = start_server("uvicorn-serve_with")
     resp = await raw(server.port, "GET", "/info", headers={"X-Forwarded-For": "203.0.113.7"})
     assert json.loads(resp.body)["remote_ip"] == "127.0.0.1"
+
+
+@pytest.mark.parametrize("kind", LAUNCHERS)
+def test_a_broken_site_does_not_start(tmp_path, kind):
+    server = spawn(kind, str(tmp_path), settings="asgisite.settings_bad")
+    try:
+        code = server.proc.wait(60)
+    except subprocess.TimeoutExpired:
+        server.proc.kill()
+        server.proc.wait(5)
+        raise AssertionError(f"{kind} kept running with a broken site\n{server.log()}") from None
+    assert code != 0
+    assert "asgisite.middleware.NoSuchMiddleware" in server.log()

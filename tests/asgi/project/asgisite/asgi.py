@@ -2,4 +2,4 @@
 
 from tornadopy.asgi import get_asgi_application
 
-application = get_asgi_application("asgisite.settings")
+application = get_asgi_application()  # tornadopy_APP_SETTINGS (the tests set it)
