@@ -48,7 +48,7 @@ def count(
         "--cachegrind-out-file=/dev/null",
         f"--log-file={vg_log}",
     ]
-    proc = ServerProcess(server, loop, None, log_dir, wrapper=wrapper, tag=f"-{test}{tag}")
+    proc = ServerProcess(server, loop, None, wrapper=wrapper)
     try:
         proc.start()
         proc.wait_ready(timeout=300)

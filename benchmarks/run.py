@@ -56,14 +56,13 @@ class ServerProcess:
         name: str,
         loop: str,
         cpu: int | None,
-        log_dir: Path,
         wrapper: list[str] | None = None,
-        tag: str = "",
     ) -> None:
         self.name = name
         self.loop = loop
         self.cpu = cpu
-        self.log_path = log_dir / f"{name}{tag}.log"
+        # the server's stderr: an anonymous temporary file (nothing left behind, even on SIGKILL)
+        self.log = tempfile.TemporaryFile()
         #: a command the server runs under (e.g. valgrind), or None
         self.wrapper = wrapper or []
         self.proc: subprocess.Popen[bytes] | None = None
@@ -76,15 +75,14 @@ class ServerProcess:
             cmd += ["--cpu", str(self.cpu)]
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-        with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen(
-                cmd,
-                cwd=ROOT,
-                env=env,
-                stdin=subprocess.PIPE,  # the server exits when this pipe closes
-                stdout=subprocess.PIPE,
-                stderr=log,
-            )
+        self.proc = subprocess.Popen(
+            cmd,
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.PIPE,  # the server exits when this pipe closes
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+        )
 
     def wait_ready(self, timeout: float = START_TIMEOUT) -> None:
         assert self.proc is not None and self.proc.stdout is not None
@@ -113,8 +111,9 @@ class ServerProcess:
 
     def log_tail(self, lines: int = 30) -> str:
         try:
-            text = self.log_path.read_text(errors="replace")
-        except OSError:
+            self.log.seek(0)
+            text = self.log.read().decode(errors="replace")
+        except (OSError, ValueError):
             return ""
         return "\n".join(text.splitlines()[-lines:])
 
@@ -135,6 +134,7 @@ class ServerProcess:
                     stream.close()
                 except OSError:
                     pass
+        self.log.close()
 
     def cpu_seconds(self) -> float:
         """CPU time (user + system) the server process has used so far (Linux), else NaN."""
@@ -318,10 +318,16 @@ class Row:
         return statistics.median(values) if values else float("nan")
 
 
+#: test types run when neither ``--only`` nor ``--tests`` names any (the quick default)
+DEFAULT_TESTS = ("plaintext", "json")
+
+
 def select_rows(only: str | None, tests_arg: str | None) -> tuple[list[str], list[str]]:
-    """Servers and tests from ``--only`` (server names, test names, or ``server:test``)."""
+    """Servers and tests from ``--only`` (server names, test names, or ``server:test``) and
+    ``--tests`` (a comma list, or ``all``). Default: every default server, :data:`DEFAULT_TESTS`.
+    """
     servers = [n for n, s in SERVERS.items() if s.default]
-    tests = list(TEST_TYPES)
+    tests = list(DEFAULT_TESTS)
     if only:
         chosen_servers: list[str] = []
         chosen_tests: list[str] = []
@@ -345,7 +351,9 @@ def select_rows(only: str | None, tests_arg: str | None) -> tuple[list[str], lis
             servers = list(dict.fromkeys(chosen_servers))
         if chosen_tests:
             tests = list(dict.fromkeys(chosen_tests))
-    if tests_arg:
+    if tests_arg == "all":
+        tests = list(TEST_TYPES)
+    elif tests_arg:
         tests = [t.strip() for t in tests_arg.split(",") if t.strip()]
         for test in tests:
             if test not in TEST_TYPES:
@@ -441,7 +449,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only", help="comma list of servers, tests, or server:test (the baseline is added)"
     )
-    parser.add_argument("--tests", help="comma list of test types (default: all)")
+    parser.add_argument(
+        "--tests",
+        help="comma list of test types, or 'all' (default: plaintext,json; the others need "
+        "Redis/MariaDB on 127.0.0.1)",
+    )
     parser.add_argument("--loop", default="asyncio", choices=("asyncio", "uvloop"))
     parser.add_argument("--loadgen", default="auto", choices=("auto", "wrk", "python"))
     parser.add_argument("--server-cpu", type=int, default=0)
@@ -482,6 +494,7 @@ def main(argv: list[str] | None = None) -> int:
         os.sched_setaffinity(0, {args.client_cpu})
 
     rows = [Row(s, t) for s in servers for t in tests if t in SERVERS[s].handlers]
+    servers = [s for s in servers if any(r.server == s for r in rows)]  # only those with rows
     runs = len(rows) * args.rounds
     estimate = len(rows) * args.warmup + runs * (args.duration + 0.3) + 3
     command = " ".join(["python -m benchmarks.run", *sys.argv[1:]]) if argv is None else ""
@@ -495,12 +508,11 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGHUP, _on_signal)
-    log_dir = Path(tempfile.mkdtemp(prefix="tornadopy-bench-"))
     procs: dict[str, ServerProcess] = {}
     started = time.monotonic()
     try:
         for name in servers:
-            proc = ServerProcess(name, args.loop, args.server_cpu if pin else None, log_dir)
+            proc = ServerProcess(name, args.loop, args.server_cpu if pin else None)
             procs[name] = proc
             proc.start()
         for proc in procs.values():
@@ -547,7 +559,6 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for proc in procs.values():
             proc.stop()
-        shutil.rmtree(log_dir, ignore_errors=True)
 
     print()
     print(render_table(rows, tests))
