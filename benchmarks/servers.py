@@ -22,14 +22,12 @@ Adding a test type (TechEmpower ``db``, ``queries``, ``fortunes``, ``updates``, 
 
 A server without a handler for a test type simply has no row for it.
 
-TODO (SPEC §16): ``db``, ``queries?n=20``, ``fortunes``, ``updates?n=20`` and ``session`` are not
-here yet. They need the ``World``/``Fortune`` tables (MariaDB ``test`` database on 127.0.0.1) and
-tornadopy features still being built: ``tornadopy.db.dbalchemy`` (sessions and models usable from
-a handler, engines disposed on shutdown) and ``tornadopy.middleware.session.SessionMiddleware``
-(absent so far). The raw-Tornado side of each will use the same drivers (aiomysql via
-SQLAlchemy's async engine, redis.asyncio) by hand. Peers of the ``bench`` extra (Starlette on
-uvicorn, aiohttp, Django on uvicorn) and tornadopy under uvicorn/granian (``tornadopy.asgi``,
-§2b) are not here yet either; they will be servers of this registry with a different ``serve``.
+The database types live in :mod:`benchmarks.dbtests`; ``session`` and the database types run on
+the ``tornado`` and ``tornadopy-app`` servers.
+
+TODO (SPEC §16, issue 6): tornadopy under uvicorn/granian (``tornadopy.asgi``) and the peers of
+the ``bench`` extra (Starlette on uvicorn, aiohttp, Django on uvicorn): servers of this registry
+whose process runs another server than Tornado's ``HTTPServer`` (``serve`` would dispatch on it).
 """
 
 from __future__ import annotations
