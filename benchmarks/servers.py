@@ -390,6 +390,8 @@ class ServerSpec:
     requires: Callable[[], str | None] = field(default=lambda: None)
     #: In the default selection of ``benchmarks.run`` (others need ``--only``).
     default: bool = True
+    #: The HTTP server the application runs on: ``tornado`` (``HTTPServer``) or ``uvicorn``.
+    server: str = "tornado"
 
     def make_app(self) -> tornado.web.Application:
         return self.build(self.handlers)
@@ -430,6 +432,15 @@ SERVERS: dict[str, ServerSpec] = {
             lambda h: build_tornadopy(h),
         ),
         ServerSpec(
+            "tornadopy-uvicorn",
+            "tornadopy-default's application under uvicorn (httptools, same event loop) through "
+            "tornadopy.asgi",
+            {"plaintext": TpPlaintext, "json": TpJson},
+            lambda h: build_tornadopy(h),
+            requires=lambda: _importable("uvicorn"),
+            server="uvicorn",
+        ),
+        ServerSpec(
             "tornadopy-app",
             "tornadopy with AccessLogMiddleware + SessionMiddleware (Redis cache alias) + "
             "DBAlchemyMiddleware: the test types that need a service",
@@ -441,6 +452,12 @@ SERVERS: dict[str, ServerSpec] = {
 
 
 # ---------------------------------------------------------------------- the server process
+
+
+def _importable(module: str) -> str | None:
+    import importlib.util
+
+    return None if importlib.util.find_spec(module) else f"{module} is not installed"
 
 
 def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop]:
@@ -465,8 +482,56 @@ def _die_with_parent() -> None:
         pass
 
 
+def _on_stdin_eof(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> None:
+    """Call ``callback`` when stdin closes (the runner is gone)."""
+    if os.isatty(0):
+        return
+
+    def on_stdin() -> None:
+        try:
+            data = os.read(0, 4096)
+        except OSError:
+            data = b""
+        if not data:
+            loop.remove_reader(0)
+            callback()
+
+    loop.add_reader(0, on_stdin)
+
+
+async def serve_uvicorn(spec: ServerSpec, host: str, port: int) -> None:
+    """The application behind ``tornadopy.asgi`` on uvicorn, on this process's event loop."""
+    import uvicorn
+
+    from tornadopy.asgi import ASGIApplication
+
+    app = spec.make_app()
+    sockets = bind_sockets(port, host, family=socket.AF_INET)
+    config = uvicorn.Config(
+        ASGIApplication(app),
+        lifespan="on",
+        http="httptools" if _importable("httptools") is None else "h11",
+        server_header=False,
+        date_header=False,
+        access_log=False,
+        log_level="warning",
+        timeout_keep_alive=60,
+    )
+    server = uvicorn.Server(config)
+
+    def stop() -> None:
+        server.should_exit = True
+
+    _on_stdin_eof(asyncio.get_running_loop(), stop)
+    print(f"READY {sockets[0].getsockname()[1]}", flush=True)
+    await server.serve(sockets=sockets)  # uvicorn handles SIGTERM/SIGINT itself
+
+
 async def serve(spec: ServerSpec, host: str = "127.0.0.1", port: int = 0) -> None:
     """Serve ``spec`` until SIGTERM/SIGINT or EOF on stdin; print ``READY <port>`` when up."""
+    if spec.server == "uvicorn":
+        await serve_uvicorn(spec, host, port)
+        return
     loop = asyncio.get_running_loop()
     app = spec.make_app()
     startup = getattr(app, "startup", None)
@@ -479,18 +544,7 @@ async def serve(spec: ServerSpec, host: str = "127.0.0.1", port: int = 0) -> Non
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
-    def on_stdin() -> None:
-        try:
-            data = os.read(0, 4096)
-        except OSError:
-            data = b""
-        if not data:
-            loop.remove_reader(0)
-            stop.set()
-
-    watch_stdin = not os.isatty(0)
-    if watch_stdin:
-        loop.add_reader(0, on_stdin)
+    _on_stdin_eof(loop, stop.set)
     print(f"READY {sockets[0].getsockname()[1]}", flush=True)
     await stop.wait()
     server.stop()
