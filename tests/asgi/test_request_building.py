@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from tornado.httputil import HTTPInputError
 
-from tornadopy.asgi.cycle import RequestContext, _content_length, build_request
+from tornadopy.asgi.request import RequestContext, build_request, content_length
 
 
 def scope(**kw):
@@ -80,22 +80,22 @@ def test_latin1_header_values():
 @pytest.mark.parametrize(
     ("value", "expected"), [(None, None), ("0", 0), ("12", 12), ("12, 12", 12)]
 )
-def test_content_length(value, expected):
+def testcontent_length(value, expected):
     hdrs = [(b"host", b"h")] + ([(b"content-length", value.encode())] if value else [])
     _, headers = build_request(scope(headers=hdrs))
-    assert _content_length(headers) == expected
+    assert content_length(headers) == expected
 
 
 def test_chunked_body_has_unknown_length():
     _, headers = build_request(scope(headers=[(b"transfer-encoding", b"chunked")]))
-    assert _content_length(headers) == -1
+    assert content_length(headers) == -1
 
 
 @pytest.mark.parametrize("value", ["-1", "1e3", "12, 13"])
-def test_bad_content_length(value):
+def test_badcontent_length(value):
     _, headers = build_request(scope(headers=[(b"content-length", value.encode())]))
     with pytest.raises(HTTPInputError):
-        _content_length(headers)
+        content_length(headers)
 
 
 def test_context_from_the_scope():
