@@ -29,7 +29,8 @@ def command(kind: str, port: int, processes: int = 1) -> list[str]:
     """The command line that serves the site with ``kind``.
 
     ``uvicorn``/``granian`` are the servers' own command lines; ``<server>-serve_with`` goes
-    through ``tornadopy.asgi.serve_with`` (``-serve_with-class``: with an Application subclass).
+    through ``tornadopy.asgi.serve_with`` (``-serve_with-class``: with an Application subclass;
+    ``-serve_with-portlogs``: log file names with the port).
     """
     py = sys.executable
     if kind == "tornado":
@@ -45,9 +46,9 @@ def command(kind: str, port: int, processes: int = 1) -> list[str]:
             py, "-m", "granian", "--interface", "asgi", "--host", "127.0.0.1",
             "--port", str(port), "--no-ws", "asgisite.asgi:application",
         ]  # fmt: skip
-    if "-serve_with" in kind:  # through tornadopy.asgi.serve_with
-        extra = ["class"] if kind.endswith("-class") else []
-        return [py, "-m", "asgisite.serve", kind.split("-")[0], str(port), str(processes), *extra]
+    if "-serve_with" in kind:  # through tornadopy.asgi.serve_with, flags after it
+        flags = kind.split("-serve_with")[1].split("-")[1:]
+        return [py, "-m", "asgisite.serve", kind.split("-")[0], str(port), str(processes), *flags]
     raise ValueError(kind)
 
 

@@ -155,3 +155,14 @@ def test_a_broken_site_does_not_start(tmp_path, kind):
         raise AssertionError(f"{kind} kept running with a broken site\n{server.log()}") from None
     assert code != 0
     assert "asgisite.middleware.NoSuchMiddleware" in server.log()
+
+
+@pytest.mark.parametrize("kind", ["uvicorn", "granian"])
+async def test_serve_with_hands_the_logging_options_to_the_workers(start_server, kind):
+    server = start_server(f"{kind}-serve_with-portlogs")
+    resp = await raw(server.port, "GET", "/hello")
+    assert resp.status == 200
+    server.stop()
+    logs = os.path.join(server.directory, "logs")
+    assert read_lines(os.path.join(logs, f"access.{server.port}.log")), os.listdir(logs)
+    assert read_lines(os.path.join(logs, "access.log")) is None

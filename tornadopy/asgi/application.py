@@ -13,6 +13,7 @@ on the first request instead.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 from typing import Any
@@ -26,6 +27,25 @@ logger = logging.getLogger("tornadopy")
 
 #: Tornado's own default limit when neither max_body_size nor max_buffer_size is set
 _DEFAULT_MAX_BODY = 100 * 1024 * 1024
+
+
+#: environment variable carrying the server's logging options to its worker processes
+LOGGING_ENV = "TORNADOPY_ASGI_LOGGING"
+
+
+def logging_options() -> dict[str, Any]:
+    """Keyword arguments for ``configure_logging`` handed down by ``serve_with`` (the command
+    line's ``--logging_dir``, ``--log_port_prefix``, ``--disable_log`` and the port)."""
+    raw = os.environ.get(LOGGING_ENV)
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        logger.warning("ignoring %s: not JSON: %r", LOGGING_ENV, raw)
+        return {}
+    allowed = {"logging_dir", "port", "log_port_prefix", "disable_log"}
+    return {k: v for k, v in value.items() if k in allowed} if isinstance(value, dict) else {}
 
 
 def body_size_limit() -> int:
@@ -91,7 +111,7 @@ class ASGIApplication:
             if self._configure_logging:
                 from tornadopy.logger import configure_logging
 
-                configure_logging()
+                configure_logging(**logging_options())
             self.max_body_size = body_size_limit()
             await app.startup()
             self._stopped = False

@@ -20,12 +20,15 @@ handling applies. Run by hand (``uvicorn asgi:application``), uvicorn's own opti
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import signal
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from tornadopy.asgi.application import LOGGING_ENV
 from tornadopy.conf import ENVIRONMENT_VARIABLE, ENVIRONMENT_VARIABLES, settings
 from tornadopy.exception import ImproperlyConfigured
 
@@ -146,6 +149,7 @@ def serve_with(
     port: int = 8000,
     processes: int | None = None,
     application: Any = None,
+    log_options: Mapping[str, Any] | None = None,
 ) -> int:
     """Serve the site with ``server`` (``'uvicorn'`` or ``'granian'``) until it is stopped.
 
@@ -154,12 +158,15 @@ def serve_with(
     an ``Application`` subclass or instance, built here before the workers start (granian forks
     its workers from this process; uvicorn needs an import string for several workers, so it
     serves a given application with one process only). Each worker runs ``process_init`` at
-    its own start. Blocks; returns the exit code (0 after a clean SIGTERM/SIGINT shutdown).
+    its own start. ``log_options`` are the command line's logging options (``logging_dir``,
+    ``log_port_prefix``, ``disable_log``), applied in every worker with ``port``. Blocks;
+    returns the exit code (0 after a clean SIGTERM/SIGINT shutdown).
     """
     name = check_server(server, setting="server")
     if name == "tornado":
         raise ValueError("serve_with() runs ASGI servers; 'tornado' is tornadopy.webserver.run()")
     _export_settings_module()
+    os.environ[LOGGING_ENV] = json.dumps({**dict(log_options or {}), "port": port})
     workers = _workers(processes)
     if name == "uvicorn" and application is not None and workers != 1:
         raise ImproperlyConfigured(
