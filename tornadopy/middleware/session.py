@@ -15,6 +15,12 @@ session, neither ever stops a phase):
   lifetime of a session that was only read, sets or clears the cookie and adds ``Vary: Cookie``.
   Nothing is saved for a response with status >= 500.
 
+Session control -- ``await handler.session.set_user(uid)`` at log-in, then
+:func:`~tornadopy.session.sessions_of` / :func:`~tornadopy.session.revoke_user_sessions` to list
+and log out a user's sessions -- needs nothing more here (Redis or local-memory store; see
+:mod:`tornadopy.session.control` and ``docs/sessions.md``). Requests of unbound sessions pay
+nothing for it.
+
 ``handler.session`` exists from ``process_request`` on: middlewares declared *after* this one
 and the handler can use it. A request whose hooks were stopped before this middleware's
 ``process_request`` (or ``clear()``-ed) has no session.
