@@ -1,0 +1,9 @@
+import pytest
+
+from ratelimit.helpers import CALLS
+
+
+@pytest.fixture(autouse=True)
+def _reset_calls():
+    CALLS.clear()
+    yield
