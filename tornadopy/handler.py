@@ -39,7 +39,7 @@ from tornado.web import HTTPError
 
 from tornadopy import exception as _exceptions
 from tornadopy.eager import run_eagerly
-from tornadopy.middleware import EMPTY, Clear, run_hooks
+from tornadopy.middleware import EMPTY, Clear, run_handler_hooks, run_hooks
 
 __all__ = ["ApiHandler", "ErrorHandler", "FlashMessageMixIn", "WebHandler"]
 
@@ -64,9 +64,8 @@ class WebHandler(tornado.web.RequestHandler):
     _tp_future: Any = None
     _tp_exc_future: Any = None
     _tp_response_ran = False
-    _tp_inner = False  # Tornado's finish/write run on our behalf: they see the real flag
     _tp_hook_writes = False  # process_response hooks are running: they may write()
-    _tp_sent = False  # Tornado's own "finished" flag (the response was handed to the connection)
+    _tp_sent = False  # the response was handed to the connection
     _tp_cleanups: list[Any] | None = None
     _tp_custom_prepare = False
     _tp_custom_complete = False
@@ -152,7 +151,7 @@ class WebHandler(tornado.web.RequestHandler):
         hooks = self._tp_mw.request
         clear = self._tp_clear
         if hooks and not clear.cleared:
-            await run_hooks(hooks, clear, self, clear)
+            await run_handler_hooks(hooks, clear, self)
         if self._tp_state == _OPEN:
             result = self.on_prepare()
             if result is not None:
@@ -165,28 +164,19 @@ class WebHandler(tornado.web.RequestHandler):
                 await fut
 
     # ------------------------------------------------------------------ output
-    @property  # type: ignore[override]
-    def _finished(self) -> bool:
-        """Tornado's flag, extended: a response that has *started* finishing counts as finished.
-
-        Tornado's own checks (skip ``get`` after ``prepare`` finished, auto-finish, no second
-        ``send_error``, no ``write`` after ``finish``) then hold while the response hooks run.
-        """
-        if self._tp_inner:
-            return self._tp_sent
-        return self._tp_sent or self._tp_state != _OPEN
-
-    @_finished.setter
-    def _finished(self, value: bool) -> None:
-        self._tp_sent = value
+    # Tornado's ``_finished`` flag is kept True from the moment a response *starts* finishing
+    # (finish()/render() called), so Tornado's own checks -- skip get/post after prepare
+    # finished, no auto-finish, no second send_error, no write after finish -- hold while the
+    # response hooks run. It is lowered only around the synchronous calls made on our behalf
+    # (a hook's write(), Tornado's finish()); ``_tp_sent`` records that the response went out.
 
     def write(self, chunk: str | bytes | dict) -> None:
         if self._tp_hook_writes and not self._tp_sent:
-            self._tp_inner = True
+            self._finished = False
             try:
                 super().write(chunk)
             finally:
-                self._tp_inner = False
+                self._finished = True
             return
         super().write(chunk)
 
@@ -195,7 +185,25 @@ class WebHandler(tornado.web.RequestHandler):
             raise RuntimeError("finish() called twice")
         if chunk is not None:
             self.write(chunk)
+        mw = self._tp_mw
+        if (
+            not mw.response
+            and not mw.endcall
+            and not self._tp_custom_complete
+            and self._tp_cleanups is None
+        ):
+            # nothing to run around the response: Tornado's finish, no coroutine, no Task
+            self._tp_state = _DONE
+            fut = tornado.web.RequestHandler.finish(self)
+            self._tp_sent = True
+            done = getattr(self.application, "request_done", None)
+            if done is not None:
+                done(self.request)
+            if self._tp_future is None:
+                self._tp_future = fut
+            return fut
         self._tp_state = _FINISHING
+        self._finished = True
         self._auto_finish = False
         fut = run_eagerly(self._tp_finish())
         if self._tp_future is None or self._tp_future.done():
@@ -215,16 +223,15 @@ class WebHandler(tornado.web.RequestHandler):
                 await self._tp_recover(sys.exc_info())
                 return
             self._tp_hook_writes = False
-        self._tp_inner = True
+        self._finished = False
         try:
             tornado.web.RequestHandler.finish(self)
         except Exception:
             app_log.error("Error finishing %s", self._request_summary(), exc_info=True)
-            if not self._tp_sent and self.request.connection is not None:
-                self._tp_sent = True
+            if self.request.connection is not None:
                 self.request.connection.finish()
-        finally:
-            self._tp_inner = False
+        self._finished = True
+        self._tp_sent = True
         self._tp_state = _DONE
         await self._tp_end()
 
@@ -233,7 +240,7 @@ class WebHandler(tornado.web.RequestHandler):
         clear = self._tp_clear
         if mw.endcall and not clear.cleared:
             try:
-                await run_hooks(mw.endcall, clear, self, clear)
+                await run_handler_hooks(mw.endcall, clear, self)
             except Exception:
                 app_log.error(
                     "Uncaught exception in process_endcall %s",
@@ -272,6 +279,7 @@ class WebHandler(tornado.web.RequestHandler):
     async def _tp_recover(self, exc_info: Any) -> None:
         """A render/response hook raised: answer like a handler error (exactly once)."""
         self._tp_state = _OPEN
+        self._finished = self._tp_sent
         self._tp_future = None
         self._auto_finish = False
         if self._headers_written:
@@ -295,6 +303,7 @@ class WebHandler(tornado.web.RequestHandler):
         if not hooks or self._tp_clear.cleared:
             return tornado.web.RequestHandler.render(self, template_name, **kwargs)
         self._tp_state = _RENDERING
+        self._finished = True
         self._auto_finish = False
         fut = run_eagerly(self._tp_render(hooks, template_name, kwargs))
         self._tp_future = fut
@@ -305,6 +314,7 @@ class WebHandler(tornado.web.RequestHandler):
         try:
             await run_hooks(hooks, clear, self, clear, template_name, **kwargs)
             self._tp_state = _OPEN
+            self._finished = False
             fut = tornado.web.RequestHandler.render(self, template_name, **kwargs)
         except Exception:
             await self._tp_recover(sys.exc_info())

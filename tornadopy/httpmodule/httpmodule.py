@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from types import CoroutineType
 from typing import Any
 
 from tornadopy.conf import settings
 from tornadopy.exception import ImproperlyConfigured
 from tornadopy.httpmodule import BaseHttpModule
 from tornadopy.importer import import_object
-from tornadopy.middleware import run_hooks
 
 _HOOKS = ("begin_request", "begin_render", "begin_response", "complete_response")
 
@@ -164,24 +164,41 @@ class HttpModuleMiddleware:
         handler._http_modules = chain
         return chain
 
-    async def process_request(self, handler: Any, clear: Any) -> None:
+    # plain ``def`` hooks: they return an awaitable only when a module has something to run
+    def process_request(self, handler: Any, clear: Any) -> Any:
         chain = self._chain(handler)
         if chain is not None and chain.begin_request:
-            await run_hooks(chain.begin_request, clear, handler, clear)
+            return _run_modules(chain.begin_request, clear, handler, clear)
+        return None
 
-    async def process_render(
-        self, handler: Any, clear: Any, template_name: str, **kwargs: Any
-    ) -> None:
+    def process_render(self, handler: Any, clear: Any, template_name: str, **kwargs: Any) -> Any:
         chain = self._chain(handler)
         if chain is not None and chain.begin_render:
-            await run_hooks(chain.begin_render, clear, handler, clear, template_name, **kwargs)
+            return _run_modules(chain.begin_render, clear, handler, clear, template_name, **kwargs)
+        return None
 
-    async def process_response(self, handler: Any, clear: Any, chunk: list[bytes]) -> None:
+    def process_response(self, handler: Any, clear: Any, chunk: list[bytes]) -> Any:
         chain = self._chain(handler)
         if chain is not None and chain.begin_response:
-            await run_hooks(chain.begin_response, clear, handler, clear, chunk)
+            return _run_modules(chain.begin_response, clear, handler, clear, chunk)
+        return None
 
-    async def process_endcall(self, handler: Any, clear: Any) -> None:
+    def process_endcall(self, handler: Any, clear: Any) -> Any:
         chain = self._chain(handler)
         if chain is not None and chain.complete_response:
-            await run_hooks(chain.complete_response, clear, handler, clear)
+            return _run_modules(chain.complete_response, clear, handler, clear)
+        return None
+
+
+async def _run_modules(hooks: Any, clear: Any, *args: Any, **kwargs: Any) -> None:
+    """Run the modules of a phase; a truthy return stops only the remaining *modules* (the
+    middleware itself returns None, so later middlewares of the phase still run)."""
+    for hook in hooks:
+        if clear.cleared:
+            return
+        result = hook(*args, **kwargs)
+        if result is not None:
+            if result.__class__ is CoroutineType or hasattr(result, "__await__"):
+                result = await result
+            if result:
+                return

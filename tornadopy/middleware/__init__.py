@@ -23,6 +23,7 @@ lacks a hook (or sets it to ``None``) costs nothing in that phase.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from types import CoroutineType
 from typing import Any
 
 from tornadopy.exception import ImproperlyConfigured
@@ -63,10 +64,25 @@ async def run_hooks(hooks: Sequence[Hook], clear: Clear, *args: Any, **kwargs: A
         if clear.cleared:
             return False
         result = hook(*args, **kwargs)
-        if result is not None and hasattr(result, "__await__"):
-            result = await result
-        if result:
-            return True
+        if result is not None:
+            if result.__class__ is CoroutineType or hasattr(result, "__await__"):
+                result = await result
+            if result:
+                return True
+    return False
+
+
+async def run_handler_hooks(hooks: Sequence[Hook], clear: Clear, handler: Any) -> bool:
+    """:func:`run_hooks` for the ``(handler, clear)`` phases, without the generic call."""
+    for hook in hooks:
+        if clear.cleared:
+            return False
+        result = hook(handler, clear)
+        if result is not None:
+            if result.__class__ is CoroutineType or hasattr(result, "__await__"):
+                result = await result
+            if result:
+                return True
     return False
 
 
