@@ -28,6 +28,7 @@ from tornadopy.conf import settings
 from tornadopy.exception import ImproperlyConfigured
 from tornadopy.handler import ROUTE_NAME_KEY, ErrorHandler, WebHandler
 from tornadopy.health import health_routes
+from tornadopy.metrics import metrics_routes
 from tornadopy.middleware import Clear, MiddlewareManager, run_hooks
 from tornadopy.proxy import AllowedHosts, ProxyHeaders
 from tornadopy.urls import RouteSpec, resolve_urls, route
@@ -200,6 +201,7 @@ class Application(tornado.web.Application):
         )
         specs: list[Any] = load_app_urls(s.INSTALLED_APPS) if urls is None else list(urls)
         specs.extend(URLSpec(p, h, k, name=n) for p, h, k, n in health_routes())
+        specs.extend(URLSpec(p, h, k, name=n) for p, h, k, n in metrics_routes())
         self.route_table = self._build_routes(specs)
         self._inflight = 0
         self._drained: asyncio.Event | None = None

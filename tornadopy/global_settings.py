@@ -29,6 +29,10 @@ SHUTDOWN_GRACE = 0
 # health and readiness endpoints (tornadopy.health); None or {} turns them off
 HEALTH_URLS = {"healthz": "/healthz", "readyz": "/readyz"}
 HEALTH_TIMEOUT = 2  # seconds each service may take to answer a readiness probe
+# Prometheus metrics (tornadopy.metrics; pip install 'tornadopy[metrics]'): {'path': '/metrics'}
+# adds the scrape endpoint, MetricsMiddleware in MIDDLEWARE_CLASSES collects. Other keys and
+# their defaults: docs/metrics.md
+METRICS: dict = {}
 THREADS_NUM = os.cpu_count() or 4
 SERVER = "tornado"
 

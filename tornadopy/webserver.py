@@ -38,6 +38,7 @@ from tornado.options import define, options
 from tornadopy.application import Application, load_app_urls
 from tornadopy.conf import ENVIRONMENT_VARIABLE, check_settings, settings
 from tornadopy.exception import ImproperlyConfigured
+from tornadopy.metrics import mark_worker_dead, prepare_multiprocess
 from tornadopy.urls import RouteSpec
 
 __all__ = ["Server", "run"]
@@ -180,6 +181,7 @@ class Server:
             self.load_httpserver()
         processes = options.processes if options.processes is not None else settings.PROCESSES
         if processes != 1:
+            prepare_multiprocess()  # before the fork: the workers share their metrics
             self._fork(processes)
         # a signal that arrives before the loop runs still means "shut down gracefully"
         early: list[int] = []
@@ -236,6 +238,7 @@ class Server:
             if pid not in children:
                 continue
             task_id = children.pop(pid)
+            mark_worker_dead(pid)  # its live gauges stop counting
             code = os.waitstatus_to_exitcode(status)
             if code != 0 and not stopping and restarts < 100:
                 restarts += 1
