@@ -139,3 +139,15 @@ def test_load_application_refuses_non_applications():
             pass
 
         assert isinstance(server.load_application(MyApp), MyApp)
+
+
+async def test_server_option_serves_the_same_site_with_uvicorn():
+    proc, port = start("--server=uvicorn")
+    try:
+        client = AsyncHTTPClient(force_instance=True)
+        resp = await client.fetch(f"http://127.0.0.1:{port}/plain", raise_error=False)
+        assert resp.code == 200 and resp.body == b"plain tornado"
+        client.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=15)

@@ -60,6 +60,7 @@ def define_options() -> None:
     _define(
         "disable_log", default=False, type=bool, help="use Tornado's logging instead of LOGGING"
     )
+    _define("server", default="", type=str, help="tornado (default: SERVER), uvicorn or granian")
 
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
@@ -324,11 +325,34 @@ class Server:
 def run(application: Any = None, sockets: list[socket.socket] | None = None, **kwargs: Any) -> None:
     """Parse the command line, load everything and serve; exit with the server's code.
 
+    The HTTP server is Tornado's unless ``--server`` (or the ``SERVER`` setting) names
+    ``uvicorn`` or ``granian``, which serve the same site through :mod:`tornadopy.asgi`.
+
     A configuration error is printed as one line naming the culprit (no traceback unless DEBUG)
     and the process exits with status 1.
     """
     server = Server()
     try:
+        server.parse_command()
+        name = str(options.server or settings.SERVER or "tornado").lower()
+        if name != "tornado":
+            from tornadopy.asgi import serve_with
+
+            log_options = {
+                "logging_dir": options.logging_dir or None,
+                "log_port_prefix": options.log_port_prefix,
+                "disable_log": options.disable_log,
+            }
+            sys.exit(
+                serve_with(
+                    name,
+                    address=options.address,
+                    port=options.port,
+                    processes=options.processes,
+                    application=application,
+                    log_options=log_options,
+                )
+            )
         server.load_all(application, sockets, **kwargs)
     except ImproperlyConfigured as exc:
         _fail(exc)
