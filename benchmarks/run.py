@@ -445,7 +445,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (3)")
     parser.add_argument("--connections", type=int, default=64, help="connections (64)")
     parser.add_argument("--threads", type=int, default=1, help="wrk threads (1)")
-    parser.add_argument("--warmup", type=float, default=2.0, help="warm-up seconds per row (2)")
+    parser.add_argument("--warmup", type=float, default=1.0, help="warm-up seconds per row (1)")
     parser.add_argument(
         "--only", help="comma list of servers, tests, or server:test (the baseline is added)"
     )
