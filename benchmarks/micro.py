@@ -188,7 +188,8 @@ def main(argv: list[str] | None = None) -> int:
         child(args)
         return 0
 
-    servers = [n for n, s in SERVERS.items() if s.default]
+    # in process, only the application matters: servers run on something else than Tornado skipped
+    servers = [n for n, s in SERVERS.items() if s.default and s.server == "tornado"]
     if args.only:
         servers = [s.strip() for s in args.only.split(",") if s.strip()]
         unknown = [s for s in servers if s not in SERVERS]
