@@ -334,10 +334,13 @@ def run(application: Any = None, sockets: list[socket.socket] | None = None, **k
     server = Server()
     try:
         server.parse_command()
-        name = str(options.server or settings.SERVER or "tornado").lower()
-        if name != "tornado":
-            from tornadopy.asgi import serve_with
+        from tornadopy.asgi import check_server, serve_with
 
+        name = check_server(
+            options.server or settings.SERVER or "tornado",
+            setting="--server" if options.server else "SERVER",
+        )
+        if name != "tornado":
             log_options = {
                 "logging_dir": options.logging_dir or None,
                 "log_port_prefix": options.log_port_prefix,
