@@ -123,10 +123,11 @@ def test_empty_version_works():
         make(version="x").verify(signed)
 
 
-def test_100k_ids_in_process_are_unique():
+def test_1m_ids_in_process_are_unique():
+    """RELIABILITY S6: one million ids, no duplicate."""
     ids = make()
-    seen = {ids.new()[1] for _ in range(100_000)}
-    assert len(seen) == 100_000
+    seen = {ids.new()[1] for _ in range(1_000_000)}
+    assert len(seen) == 1_000_000
 
 
 def _child(n):
