@@ -20,7 +20,7 @@ from typing import Any
 import tornado.locale
 import tornado.web
 from tornado import httputil
-from tornado.log import app_log
+from tornado.log import access_log, app_log
 from tornado.routing import URLSpec
 from tornado.web import HTTPError
 
@@ -281,6 +281,13 @@ class Application(tornado.web.Application):
             self.request_done(handler.request)
         elif not self._tornado_access_log:
             return
+        if "log_function" not in self.settings:
+            status = handler.get_status()
+            level = (
+                logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
+            )
+            if not access_log.isEnabledFor(level):
+                return  # skip formatting a line nobody writes
         super().log_request(handler)
 
     # ------------------------------------------------------------------ lifecycle

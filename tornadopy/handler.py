@@ -497,6 +497,11 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"{type(obj).__name__} is not JSON serializable")
 
 
+# built once: json.dumps(..., default=...) would build a new encoder per call
+_ASCII_ENCODER = json.JSONEncoder(ensure_ascii=True, default=_json_default)
+_UTF8_ENCODER = json.JSONEncoder(ensure_ascii=False, default=_json_default)
+
+
 def valid_jsonp_callback(name: str) -> bool:
     """True for a JavaScript identifier path such as ``jQuery123.cb`` (no reserved words)."""
     if not _CALLBACK_RE.match(name):
@@ -520,9 +525,10 @@ class ApiHandler(WebHandler):
 
     def get_format(self) -> str:
         """The ``format`` argument, else ``jsonp`` when Accept names javascript, else ``json``."""
-        fmt = self.get_argument("format", None)
-        if fmt:
-            return fmt
+        if self.request.arguments:  # query and form arguments
+            fmt = self.get_argument("format", None)
+            if fmt:
+                return fmt
         if "javascript" in self.request.headers.get("Accept", ""):
             return "jsonp"
         return "json"
@@ -546,7 +552,7 @@ class ApiHandler(WebHandler):
             if not nofail:
                 raise HTTPError(400, "unknown response format %r", fmt, reason="Unknown format")
             fmt = "json"
-        body = json.dumps(obj, ensure_ascii=ensure_ascii, default=_json_default)
+        body = (_ASCII_ENCODER if ensure_ascii else _UTF8_ENCODER).encode(obj)
         if fmt == "jsonp":
             callback = self.get_argument("callback", "")
             if not callback or not valid_jsonp_callback(callback):

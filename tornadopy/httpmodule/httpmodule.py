@@ -18,6 +18,7 @@ from tornadopy.httpmodule import BaseHttpModule
 from tornadopy.importer import import_object
 
 _HOOKS = ("begin_request", "begin_render", "begin_response", "complete_response")
+_UNSET = object()
 
 
 @dataclass(frozen=True)
@@ -154,10 +155,9 @@ class HttpModuleMiddleware:
     # ------------------------------------------------------------------ middleware hooks
     def _chain(self, handler: Any) -> Chain | None:
         """The request's chain: found once (normally in process_request), then reused."""
-        try:
-            return handler._http_modules  # type: ignore[no-any-return]
-        except AttributeError:
-            pass
+        chain = handler.__dict__.get("_http_modules", _UNSET)
+        if chain is not _UNSET:
+            return chain  # type: ignore[no-any-return]
         chain = None
         if getattr(handler, "http_modules_apply", False):
             chain = self.chain_for(handler.route_name, handler.request.path)
