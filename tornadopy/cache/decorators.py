@@ -28,15 +28,21 @@ How it behaves:
 Stampede protection (see :mod:`tornadopy.cache.stampede` for the exact guarantee):
 
 - An entry is **fresh** for ``timeout`` seconds, then **stale** for ``stale`` more seconds (its
-  cache TTL is ``timeout + stale``). A request finding it stale recomputes it; requests arriving
-  meanwhile get the stale copy at once (stale-while-revalidate).
+  cache TTL is ``timeout + stale``). The first request finding it stale takes the recomputation
+  lock and recomputes (its own client waits for the new page); requests arriving meanwhile get
+  the stale copy at once (stale-while-revalidate) -- in another process after one ``add``
+  finding the lock taken.
 - Without a usable copy (cold, evicted, invalidated), one request per key recomputes: in the same
-  process the others await its result; in other processes sharing the cache they find the lock
-  key (``add``, TTL ``lock_timeout``) and poll the entry (every 10-200 ms) until it is stored.
-  A waiter takes over when the recomputation is cancelled, when the lock holder died (its lock
-  expired), or after waiting ``lock_timeout`` in-process / ``2 * lock_timeout`` across processes.
+  process the others await its result; in other processes sharing the cache one request finds the
+  lock key (``add``, TTL ``lock_timeout``) taken and polls the entry (every 10 ms growing to
+  200 ms) while that process' other requests await it.
+- Takeovers: a cancelled recomputation is taken over at once (its lock is released); a hung one
+  after ``lock_timeout`` (in-process waiters stop trusting it; the lock expires); a dead process'
+  lock after its TTL. A poller gives up coordinating after ``2 * lock_timeout`` and computes.
 - A response that cannot be cached (a 404, a cookie, ...) or an exception in the handler
   releases the waiters, which then run the handler themselves.
+- Cost: a hit is one ``get`` (no tags) or one ``get_many`` (tags); a recomputation adds an
+  ``add``, a ``get`` under the lock, the ``set`` and the release (``get`` + ``delete``).
 
 Tags (see :mod:`tornadopy.cache.tags`): ``tags`` is a string, a list of strings, or a callable
 ``tags(handler)`` returning them (may be a coroutine function). An entry records its tags'
@@ -54,6 +60,7 @@ import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 from tornadopy.cache.exceptions import CacheError
@@ -74,6 +81,7 @@ Snapshot = tuple[int, list[tuple[str, str]], bytes]
 TagsArg = str | Iterable[str] | Callable[[Any], Any] | None
 
 _FRESH, _STALE = 1, 2
+_NO_VERSIONS: Mapping[str, Any] = MappingProxyType({})
 _UNCACHEABLE = "uncacheable"  # flight outcome: waiters run the handler themselves
 _ABANDONED = "abandoned"  # flight outcome: the computation was cancelled; a waiter takes over
 
@@ -122,11 +130,12 @@ def _state(entry: Any, tag_keys: tuple[str, ...], versions: Mapping[str, Any], n
         _, _, _, fresh_until, pairs = entry
     except (TypeError, ValueError):
         return 0
-    if len(pairs) != len(tag_keys):
-        return 0
-    for (key, version), expected in zip(pairs, tag_keys, strict=True):
-        if key != expected or versions.get(key) != version:
+    if pairs or tag_keys:
+        if len(pairs) != len(tag_keys):
             return 0
+        for (key, version), expected in zip(pairs, tag_keys):  # noqa: B905 (lengths checked)
+            if key != expected or versions.get(key) != version:
+                return 0
     return _FRESH if fresh_until is None or now < fresh_until else _STALE
 
 
@@ -211,32 +220,24 @@ class _PageCache:
         elif tags is not None:
             self.static_tags = _tag_keys(tags)
 
-    async def tag_keys(self, handler: Any) -> tuple[str, ...]:
-        if self.tag_source is None:
-            return self.static_tags
-        names = self.tag_source(handler)
-        if inspect.isawaitable(names):
-            names = await names
-        return _tag_keys(names)
-
-    async def serve(self, handler: Any, digest: str, call: Callable[[], Awaitable[Any]]) -> Any:
-        backend = caches[self.alias]
+    async def miss(
+        self,
+        handler: Any,
+        call: Callable[[], Awaitable[Any]],
+        backend: Any,
+        digest: str,
+        tag_keys: tuple[str, ...],
+        entry: Any,
+        versions: Mapping[str, Any],
+    ) -> Any:
+        """No fresh entry: recompute (once), or serve the stale copy, or wait for it."""
         seconds = backend.timeout_seconds(self.timeout)
         if seconds is not None and seconds <= 0:
             return await call()
         key = f"cache_page:{self.key_prefix}:{digest}"
-        tag_keys = await self.tag_keys(handler)
-        try:
-            entry, versions = await _lookup(backend, key, tag_keys)
-        except CacheError as exc:
-            log.warning("cache_page: %s -- serving uncached", exc)
-            return await call()
-        state = _state(entry, tag_keys, versions, time.time())
-        if state == _FRESH:
-            _replay(handler, entry)
-            return None
+        stale = entry if _state(entry, tag_keys, versions, time.time()) == _STALE else None
         request = _Recompute(self, handler, call, backend, key, digest, tag_keys, seconds)
-        return await request.run(versions, entry if state == _STALE else None)
+        return await request.run(versions, stale)
 
 
 class _Recompute:
@@ -409,9 +410,30 @@ def cache_page(
             digest = hashlib.sha256(request.full_url().encode("utf-8", "surrogateescape"))
             if session:
                 digest.update(b"\0" + session.encode("utf-8", "surrogateescape"))
-            return await page.serve(
-                self, digest.hexdigest(), functools.partial(_call, method, self, args, kwargs)
-            )
+            hexdigest = digest.hexdigest()
+            key = f"cache_page:{key_prefix}:{hexdigest}"
+            backend = caches[cache]
+            if page.tag_source is None:
+                tag_keys = page.static_tags
+            else:
+                names = page.tag_source(self)
+                if not isinstance(names, list | tuple | set | str) and inspect.isawaitable(names):
+                    names = await names
+                tag_keys = _tag_keys(names)
+            try:
+                if tag_keys:  # the entry and its tags' versions in one round trip
+                    versions = await backend.get_many((key, *tag_keys))
+                    entry = versions.pop(key, None)
+                else:
+                    entry, versions = await backend.get(key), _NO_VERSIONS
+            except CacheError as exc:
+                log.warning("cache_page: %s -- serving uncached", exc)
+                return await _call(method, self, args, kwargs)
+            if entry is not None and _state(entry, tag_keys, versions, time.time()) == _FRESH:
+                _replay(self, entry)
+                return None
+            call = functools.partial(_call, method, self, args, kwargs)
+            return await page.miss(self, call, backend, hexdigest, tag_keys, entry, versions)
 
         return wrapper
 

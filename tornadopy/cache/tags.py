@@ -23,6 +23,7 @@ entry stale as soon as it is stored: the old data is never served as fresh.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import re
 import secrets
@@ -40,8 +41,9 @@ _MIN_VERSION_TIMEOUT = 86400.0
 _PLAIN_TAG = re.compile(r"[!-~]{1,120}")  # printable ASCII without space: kept readable
 
 
+@functools.lru_cache(maxsize=4096)
 def tag_key(tag: str) -> str:
-    """The cache key holding ``tag``'s version (before the alias' ``KEY_PREFIX``)."""
+    """The cache key holding ``tag``'s version (before the alias' ``KEY_PREFIX``); memoized."""
     if not isinstance(tag, str):
         raise TypeError(f"cache tags must be str, got {type(tag).__name__}: {tag!r}")
     if _PLAIN_TAG.fullmatch(tag):
