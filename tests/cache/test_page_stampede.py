@@ -61,7 +61,7 @@ class Stale(WebHandler):
     async def get(self):
         n = count("stale")
         if n > 1:
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(1.0)
         self.write(f"stale call {n}")
 
 
@@ -210,7 +210,7 @@ async def test_expired_entry_is_served_stale_while_one_request_recomputes(backen
         assert (await fetch(a, "/stale")).body == b"stale call 1"
         await asyncio.sleep(1.1)  # fresh for 1 s, then stale for 30 s
         leader = asyncio.ensure_future(fetch(a, "/stale"))
-        await wait_until(lambda: CALLS["stale"] == 2)  # recomputing (takes 0.5 s)
+        await wait_until(lambda: CALLS["stale"] == 2)  # recomputing (takes 1 s)
 
         async def timed(port: int) -> tuple[bytes, float]:
             started = time.monotonic()
@@ -222,7 +222,7 @@ async def test_expired_entry_is_served_stale_while_one_request_recomputes(backen
         assert (await leader).body == b"stale call 2"
         after = await fetch(b, "/stale")
     assert {body for body, _ in others} == {b"stale call 1"}
-    assert max(t for _, t in others) < 0.4
+    assert max(t for _, t in others) < 0.5  # nobody waited for the recomputation
     assert after.body == b"stale call 2"
     assert CALLS["stale"] == 2
 
