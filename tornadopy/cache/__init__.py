@@ -19,6 +19,8 @@
   ``rediscache.RedisCache`` and ``rediscache.RedisClient``. Their awaited API and its semantics
   are documented in :mod:`tornadopy.cache.backends.base`; the time budgets of the network
   backends (a dead server becomes :class:`CacheError` in at most about 2 s) in their modules.
+- ``await invalidate_tags('user:42')``: pages cached by ``cache_page(..., tags=...)`` with that
+  tag are recomputed (see :mod:`tornadopy.cache.decorators`).
 - Errors: :class:`CacheError` (server unreachable; a 503 when uncaught), :class:`InvalidCacheKey`
   (a ``ValueError``), :class:`InvalidCacheBackendError`.
 """
@@ -26,6 +28,7 @@
 from tornadopy.cache.backends.base import DEFAULT_TIMEOUT
 from tornadopy.cache.exceptions import CacheError, InvalidCacheBackendError, InvalidCacheKey
 from tornadopy.cache.registry import CacheHandler, cache, caches, close_all
+from tornadopy.cache.tags import invalidate_tags
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -36,4 +39,5 @@ __all__ = [
     "cache",
     "caches",
     "close_all",
+    "invalidate_tags",
 ]
