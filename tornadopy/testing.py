@@ -22,6 +22,8 @@ import secrets
 import socket
 import unittest
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import urlencode
@@ -92,9 +94,7 @@ class Client:
                 jar: SimpleCookie = SimpleCookie()
                 jar.load(header)
                 for key, morsel in jar.items():
-                    expired = (morsel["expires"] and "1970" in morsel["expires"]) or morsel[
-                        "max-age"
-                    ] == "0"
+                    expired = _expired(morsel)
                     if expired or morsel.value == "":
                         self.cookies.pop(key, None)
                     else:
@@ -138,6 +138,21 @@ async def serve(app: Application, **server_kwargs: Any) -> AsyncIterator[Client]
         shutdown = getattr(app, "shutdown", None)
         if shutdown is not None:
             await shutdown()
+
+
+def _expired(morsel: Any) -> bool:
+    """True when a Set-Cookie morsel deletes the cookie (Max-Age <= 0 or Expires in the past)."""
+    if morsel["max-age"]:
+        try:
+            return int(morsel["max-age"]) <= 0
+        except ValueError:
+            return False
+    if morsel["expires"]:
+        try:
+            return parsedate_to_datetime(morsel["expires"]) <= datetime.now(UTC)
+        except (TypeError, ValueError):
+            return False
+    return False
 
 
 def services_required() -> bool:

@@ -15,7 +15,9 @@ import uuid
 from typing import Any
 
 import pytest
+from support import pagecache
 from support.appserver import AppServer
+from support.pagecache import BACKENDS
 from tornado.httpclient import AsyncHTTPClient, HTTPResponse
 from tornado.simple_httpclient import HTTPStreamClosedError
 from tornado.web import HTTPError
@@ -32,11 +34,6 @@ CALLS: dict[str, int] = {}
 STARTED: dict[str, list[float]] = {}
 TASKS: list[asyncio.Task[Any]] = []
 RELEASE: list[asyncio.Event] = []
-BACKENDS = {
-    "locmem": "tornadopy.cache.backends.localcache.LocMemCache",
-    "memcached": "tornadopy.cache.backends.memcached.MemcachedCache",
-    "redis": "tornadopy.cache.backends.rediscache.RedisCache",
-}
 LOCK_TTL = 2.0
 
 
@@ -109,18 +106,7 @@ URLS = [
 
 
 def backend_config(name: str, request: pytest.FixtureRequest) -> dict[str, Any]:
-    prefix = f"st{uuid.uuid4().hex[:12]}"
-    config: dict[str, Any] = {"BACKEND": BACKENDS[name], "KEY_PREFIX": prefix}
-    if name == "locmem":
-        config["LOCATION"] = prefix
-    elif name == "memcached":
-        host, port = request.getfixturevalue("memcached_server")
-        config["LOCATION"] = f"{host}:{port}"
-    else:
-        host, port = request.getfixturevalue("redis_server")
-        config["LOCATION"] = f"{host}:{port}"
-        config["OPTIONS"] = {"DB": 9}
-    return config
+    return pagecache.backend_config(name, request, "st")
 
 
 @pytest.fixture(params=list(BACKENDS))

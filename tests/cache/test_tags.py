@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from typing import Any
 
 import pytest
+from support import pagecache
+from support.pagecache import BACKENDS
 from support.servers import RedisProcess, free_port
 from tornado.httpclient import AsyncHTTPClient
 
@@ -21,11 +22,6 @@ from tornadopy.testing import serve
 HOST = "tags.test"
 CALLS: dict[str, int] = {}
 DATA: dict[str, str] = {}
-BACKENDS = {
-    "locmem": "tornadopy.cache.backends.localcache.LocMemCache",
-    "memcached": "tornadopy.cache.backends.memcached.MemcachedCache",
-    "redis": "tornadopy.cache.backends.rediscache.RedisCache",
-}
 ODD_TAG = "name with spaces " + "é" * 100  # not a valid memcached key as it stands
 
 
@@ -93,18 +89,7 @@ TAGS = ["user:1", "user:2", "users", "lists", "news", ODD_TAG]
 
 
 def backend_config(name: str, request: pytest.FixtureRequest) -> dict[str, Any]:
-    prefix = f"tg{uuid.uuid4().hex[:12]}"
-    config: dict[str, Any] = {"BACKEND": BACKENDS[name], "KEY_PREFIX": prefix}
-    if name == "locmem":
-        config["LOCATION"] = prefix
-    elif name == "memcached":
-        host, port = request.getfixturevalue("memcached_server")
-        config["LOCATION"] = f"{host}:{port}"
-    else:
-        host, port = request.getfixturevalue("redis_server")
-        config["LOCATION"] = f"{host}:{port}"
-        config["OPTIONS"] = {"DB": 9}
-    return config
+    return pagecache.backend_config(name, request, "tg")
 
 
 @pytest.fixture(params=list(BACKENDS))
