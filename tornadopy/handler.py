@@ -474,7 +474,8 @@ class ErrorHandler(WebHandler):
 
 # ---------------------------------------------------------------------- API handler
 
-_CALLBACK_RE = re.compile(r"^[A-Za-z_$][\w$]{0,63}(?:\.[A-Za-z_$][\w$]{0,63}){0,7}$")
+# fullmatch, ASCII only: "$" alone would let a trailing newline through ("cb\n")
+_CALLBACK_RE = re.compile(r"[A-Za-z_$][\w$]{0,63}(?:\.[A-Za-z_$][\w$]{0,63}){0,7}", re.ASCII)
 _JS_RESERVED = frozenset(
     "break case catch class const continue debugger default delete do else export extends "
     "false finally for function if import in instanceof new null return super switch this "
@@ -504,7 +505,7 @@ _UTF8_ENCODER = json.JSONEncoder(ensure_ascii=False, default=_json_default)
 
 def valid_jsonp_callback(name: str) -> bool:
     """True for a JavaScript identifier path such as ``jQuery123.cb`` (no reserved words)."""
-    if not _CALLBACK_RE.match(name):
+    if not _CALLBACK_RE.fullmatch(name):
         return False
     return not any(part in _JS_RESERVED for part in name.split("."))
 
