@@ -111,3 +111,52 @@ def test_reverse_url_drops_the_optional_slash_marker():
     assert application.reverse_url("Home") == "/"
     assert application.reverse_url("Login") == "/login/"
     assert application.reverse_url("It", 5) == "/item/5/"
+
+
+# ---------------------------------------------------------------- static routes (StaticMatcher)
+
+
+def static_app(tmp_path, **conf):
+    (tmp_path / "static" / "css").mkdir(parents=True)
+    (tmp_path / "static" / "css" / "a b.css").write_text("body{}")
+    (tmp_path / "static" / "favicon.ico").write_bytes(b"ICO")
+    (tmp_path / "static" / "robots.txt").write_text("User-agent: *")
+    (tmp_path / "secret.txt").write_text("no")
+
+    from tornado.web import RequestHandler
+
+    class CatchAll(RequestHandler):
+        def get(self, path):
+            self.write(f"app:{path}")
+
+    with override_settings(MIDDLEWARE_CLASSES=()):
+        return Application(
+            [(r"/(.*)", CatchAll)],
+            static_path=str(tmp_path / "static"),
+            **conf,
+        )
+
+
+async def test_static_routes_stay_in_front_of_application_routes(tmp_path):
+    async with serve(static_app(tmp_path)) as client:
+        css = await client.get("/static/css/a%20b.css")
+        ico = await client.get("/favicon.ico")
+        robots = await client.get("/robots.txt")
+        other = await client.get("/staticx/y")
+        missing = await client.get("/static/nope.css")
+        escape = await client.get("/static/..%2Fsecret.txt")
+    assert (css.code, css.body) == (200, b"body{}")
+    assert (ico.code, ico.body) == (200, b"ICO")
+    assert robots.body == b"User-agent: *"
+    assert other.body == b"app:staticx/y"  # only the prefix, favicon and robots are static
+    assert missing.code == 404
+    assert escape.code in (403, 404) and b"no" not in escape.body
+
+
+async def test_static_url_prefix_and_static_url_still_work(tmp_path):
+    application = static_app(tmp_path, static_url_prefix="/assets/")
+    assert application.settings["static_path"] == str(tmp_path / "static")
+    async with serve(application) as client:
+        css = await client.get("/assets/css/a%20b.css")
+        old = await client.get("/static/css/a%20b.css")
+    assert css.code == 200 and old.body == b"app:static/css/a b.css"

@@ -46,11 +46,31 @@ class _Resume:
                 return stop.value
 
 
+# One done future holding None per event loop: what most eager runs return. Awaiting a done
+# future never yields, so sharing it is safe; it is never cancelled or given a result again
+# (cancel() on a done future does nothing), and add_done_callback just schedules the callback.
+_done_none: tuple[asyncio.AbstractEventLoop | None, asyncio.Future[Any] | None] = (None, None)
+
+
+def done_future() -> asyncio.Future[Any]:
+    """An already-done future with result None, bound to the running loop (shared)."""
+    global _done_none
+    loop = asyncio.get_running_loop()
+    cached_loop, fut = _done_none
+    if cached_loop is not loop or fut is None:
+        fut = loop.create_future()
+        fut.set_result(None)
+        _done_none = (loop, fut)
+    return fut
+
+
 def run_eagerly(coro: Coroutine[Any, Any, T]) -> asyncio.Future[T]:
     """Start ``coro`` now; return a future of its result (done already if it never suspended)."""
     try:
         pending = coro.send(None)
     except StopIteration as stop:
+        if stop.value is None:
+            return done_future()
         fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         fut.set_result(stop.value)
         return fut

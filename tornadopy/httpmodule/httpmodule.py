@@ -168,7 +168,7 @@ class HttpModuleMiddleware:
     def process_request(self, handler: Any, clear: Any) -> Any:
         chain = self._chain(handler)
         if chain is not None and chain.begin_request:
-            return _run_modules(chain.begin_request, clear, handler, clear)
+            return _run_handler_modules(chain.begin_request, clear, handler)
         return None
 
     def process_render(self, handler: Any, clear: Any, template_name: str, **kwargs: Any) -> Any:
@@ -180,23 +180,51 @@ class HttpModuleMiddleware:
     def process_response(self, handler: Any, clear: Any, chunk: list[bytes]) -> Any:
         chain = self._chain(handler)
         if chain is not None and chain.begin_response:
-            return _run_modules(chain.begin_response, clear, handler, clear, chunk)
+            return _run_response_modules(chain.begin_response, clear, handler, chunk)
         return None
 
     def process_endcall(self, handler: Any, clear: Any) -> Any:
         chain = self._chain(handler)
         if chain is not None and chain.complete_response:
-            return _run_modules(chain.complete_response, clear, handler, clear)
+            return _run_handler_modules(chain.complete_response, clear, handler)
         return None
 
 
+# A truthy return from a module stops only the remaining *modules* of that phase: the
+# middleware itself returns None, so later middlewares of the phase still run. The two
+# fixed-arity copies serve the per-request phases (request/endcall, response) without the
+# ``*args, **kwargs`` call of the generic one.
+
+
 async def _run_modules(hooks: Any, clear: Any, *args: Any, **kwargs: Any) -> None:
-    """Run the modules of a phase; a truthy return stops only the remaining *modules* (the
-    middleware itself returns None, so later middlewares of the phase still run)."""
     for hook in hooks:
         if clear.cleared:
             return
         result = hook(*args, **kwargs)
+        if result is not None:
+            if result.__class__ is CoroutineType or hasattr(result, "__await__"):
+                result = await result
+            if result:
+                return
+
+
+async def _run_handler_modules(hooks: Any, clear: Any, handler: Any) -> None:
+    for hook in hooks:
+        if clear.cleared:
+            return
+        result = hook(handler, clear)
+        if result is not None:
+            if result.__class__ is CoroutineType or hasattr(result, "__await__"):
+                result = await result
+            if result:
+                return
+
+
+async def _run_response_modules(hooks: Any, clear: Any, handler: Any, chunk: Any) -> None:
+    for hook in hooks:
+        if clear.cleared:
+            return
+        result = hook(handler, clear, chunk)
         if result is not None:
             if result.__class__ is CoroutineType or hasattr(result, "__await__"):
                 result = await result
