@@ -20,7 +20,6 @@ leaked store key is not a usable cookie without ``secret_key``.
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import re
 import secrets
@@ -28,7 +27,7 @@ import secrets
 __all__ = ["BadId", "SignedIds"]
 
 _SIG_BYTES = 32  # SHA-256
-_FIELD = re.compile(r"[A-Za-z0-9_-]*")
+_ID = re.compile(r"([A-Za-z0-9_-]*)\.([A-Za-z0-9_-]*)\.([A-Za-z0-9_-]*)")
 
 
 def _b64(data: bytes) -> str:
@@ -86,9 +85,7 @@ class SignedIds:
         return self._max_len
 
     def _sign(self, rand: str) -> str:
-        return _b64(
-            hmac.new(self._key, self._prefix + rand.encode("ascii"), hashlib.sha256).digest()
-        )
+        return _b64(hmac.digest(self._key, self._prefix + rand.encode("ascii"), "sha256"))
 
     def new(self) -> tuple[str, str]:
         """A fresh ``(signed id, random part)``."""
@@ -105,12 +102,10 @@ class SignedIds:
             raise BadId("empty")
         if len(value) > 2 * self._max_len:
             raise BadId(f"too long ({len(value)} characters)")
-        parts = value.split(".")
-        if len(parts) != 3:
+        match = _ID.fullmatch(value)
+        if match is None:
             raise BadId("malformed")
-        tag, rand, sig = parts
-        if not (_FIELD.fullmatch(tag) and _FIELD.fullmatch(rand) and _FIELD.fullmatch(sig)):
-            raise BadId("malformed")
+        tag, rand, sig = match.groups()
         if tag != self._tag:
             raise BadId(f"foreign version (tag {tag[:16]!r})")
         if len(rand) != self._rand_len or len(sig) != self._sig_len:

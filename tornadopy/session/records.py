@@ -2,12 +2,18 @@
 
 A record is a JSON text (never pickle: session data is influenced by clients) of::
 
-    {"d": {...session data...}, "ip": "<address it was created from>", "e": <expires seconds>}
+    {"e": <expires seconds>, "ip": "<address it was created from>", "d": {...session data...}}
 
-and, for a session bound to a user (``await session.set_user(user_id)``), also::
+and, for a session bound to a user (``await session.set_user(user_id)``), between ``"ip"`` and
+``"d"``::
 
     "u": "<user id>", "m": {"c": <log-in time, epoch seconds>, "ip": "<log-in address>",
                             "ua": "<User-Agent, at most 200 characters>"}
+
+The order of the keys is kept on purpose: the Redis store's load script reads ``"e"`` and
+``"ip"`` from the start of the text (see :mod:`tornadopy.session.store`). Records written in
+another order (by an older version) still load; their lifetime is then refreshed by a separate
+call at the end of the request.
 
 Keys (before the cache alias' own ``KEY_PREFIX``/version):
 
@@ -46,6 +52,8 @@ MAX_USER_ID = 256
 #: Longest User-Agent kept in a bound session's metadata.
 MAX_USER_AGENT = 200
 
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+
 
 def encode_record(
     data: dict[str, Any],
@@ -55,11 +63,14 @@ def encode_record(
     meta: dict[str, Any] | None = None,
 ) -> str:
     """The JSON text stored for a session (``user``/``meta`` only for a bound session)."""
-    record: dict[str, Any] = {"d": data, "ip": ip, "e": expires}
-    if user is not None:
-        record["u"] = user
-        record["m"] = meta or {}
-    return json.dumps(record, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    # the key order is part of the format: a record starts with '{"e":<digits>,"ip":<ip>,' and
+    # an unbound one goes on with '"d":' -- the Redis store's load script reads the lifetime
+    # (and the address) from that prefix to refresh the expiry in the same round trip
+    if user is None:
+        record: dict[str, Any] = {"e": expires, "ip": ip, "d": data}
+    else:
+        record = {"e": expires, "ip": ip, "u": user, "m": meta or {}, "d": data}
+    return _dumps(record)
 
 
 def decode_record(raw: Any) -> dict[str, Any] | None:

@@ -58,6 +58,9 @@ __all__ = ["Session", "SessionManager"]
 
 log = logging.getLogger("tornadopy.session")
 
+#: value types JSON gives back unchanged (``bool`` included; not ``float``: NaN is refused)
+_PLAIN = frozenset({str, int, bool})
+
 _PORTING = (
     "sessions are awaited in tornadopy: use 'await self.session.get(key)', "
     "'await self.session.set(key, value)', 'await self.session.delete(key)', "
@@ -91,9 +94,15 @@ class _Binding:
         self.emptied = False  # delete()/clear() left the data empty: a log-out when saved
 
 
+_encode = json.JSONEncoder(allow_nan=False).encode
+_decode = json.JSONDecoder().decode
+
+
 def _json_copy(value: Any) -> Any:
+    if value is None or type(value) in _PLAIN:
+        return value  # immutable, and JSON gives back the same value
     try:
-        return json.loads(json.dumps(value, allow_nan=False))
+        return _decode(_encode(value))
     except (TypeError, ValueError) as exc:
         raise TypeError(f"session values must be JSON-serialisable: {exc}") from None
 
@@ -112,11 +121,12 @@ class Session:
         "_id",
         "_ip",
         "_loaded",
-        "_lock",
         "_manager",
         "_modified",
         "_rand",
+        "_refreshed",
         "_send_cookie",
+        "_waiters",
     )
 
     def __init__(self, manager: SessionManager, handler: Any) -> None:
@@ -133,7 +143,9 @@ class Session:
         self._cookie_in = False  # the request carried a session cookie
         self._send_cookie = False  # the response must (re)set the cookie
         self._cookie_out = False  # this response sets the cookie
-        self._lock: asyncio.Lock | None = None
+        # None, or (while the first call loads the record) the futures of concurrent callers
+        self._waiters: list[asyncio.Future[None]] | None = None
+        self._refreshed = False  # the load already refreshed the record's lifetime (Redis)
         # _bound (the user binding, set_user) is first set by _load(): a request that never
         # uses the session pays nothing for session control
 
@@ -183,14 +195,22 @@ class Session:
     # ------------------------------------------------------------------ loading
     async def _ensure(self) -> None:
         self._accessed = True
-        if self._loaded:
-            return
-        if self._lock is None:
-            self._lock = asyncio.Lock()
-        async with self._lock:
-            if not self._loaded:
+        while not self._loaded:
+            waiters = self._waiters
+            if waiters is not None:  # another task of this request is loading: wait for it
+                waiter = asyncio.get_running_loop().create_future()
+                waiters.append(waiter)
+                await waiter
+                continue  # loaded -- or that load failed, and this task tries in its turn
+            self._waiters = []
+            try:
                 await self._load()
                 self._loaded = True
+            finally:
+                waiters, self._waiters = self._waiters, None
+                for waiter in waiters or ():
+                    if not waiter.done():
+                        waiter.set_result(None)
 
     def _remote_ip(self) -> str | None:
         return getattr(self._handler.request, "remote_ip", None)
@@ -211,7 +231,10 @@ class Session:
                 exc.reason,
             )
             return
-        record = await manager.store.load(rand)
+        ignore_ip = manager.config.ignore_change_ip
+        record, refreshed = await manager.store.load(
+            rand, None if ignore_ip else self._remote_ip(), not ignore_ip
+        )
         if record is None:
             log.warning(
                 "session id from %s is unknown, expired or logged out; treated as no session",
@@ -232,6 +255,7 @@ class Session:
         self._rand = rand
         self._id = cookie
         self._ip = ip
+        self._refreshed = refreshed
         user = record.get("u")
         if isinstance(user, str):
             meta = record.get("m")
@@ -419,7 +443,7 @@ class Session:
             await self.save()
         elif self._rand is not None:
             config = self._manager.config
-            if await self._manager.store.touch(
+            if self._refreshed or await self._manager.store.touch(
                 self._rand, config.store_ttl(self._expires), self._user
             ):
                 if self._send_cookie or self._expires > 0:
@@ -442,6 +466,7 @@ class Session:
             raise RuntimeError("could not store a new session under a fresh id")
         self._rand, self._id = rand, signed
         self._modified = False
+        self._refreshed = True  # just written with its full lifetime
         self._set_cookie()
 
     def _reset(self) -> None:
