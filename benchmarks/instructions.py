@@ -2,7 +2,7 @@
 
 ::
 
-    python -m benchmarks.instructions                       # default servers, plaintext + json
+    python -m benchmarks.instructions                       # every one-process server, plaintext + json
     python -m benchmarks.instructions --only=tornadopy-stack --tests=plaintext --requests=2000
 
 Requests/s on a shared machine move by 10-30 % from run to run with what else runs there; the
@@ -15,9 +15,18 @@ cost of one request, start-up and warm-up cancelled out. The load is one keep-al
 (:mod:`benchmarks.loadgen` ``-c 1 -n N``) so every request takes the same path through the event
 loop. Kernel work (the socket system calls) is not counted; it is the same for every server.
 
+Servers of several processes (granian: a supervisor and its forked worker; the multi-process
+rows) are counted whole: valgrind follows a ``fork()`` by itself (the child keeps running under
+it; ``--trace-children=yes`` is only needed across ``exec``), every process writes its own log
+(``--log-file=...%p``), and the count is the sum over the processes. granian's supervisor sits
+idle in a wait, so its share is start-up only and cancels out; its worker's Rust threads are
+counted like the Python ones (valgrind runs the threads of a process one at a time).
+
 Instructions are not time (a cache miss costs more than an add), but for the same interpreter
 running the same kind of code the ratio tracks the requests/s ratio of a quiet machine closely;
-use ``benchmarks.run`` on a quiet machine for the time figures.
+use ``benchmarks.run`` on a quiet machine for the time figures. Across servers written in
+different languages (granian's HTTP layer is Rust, aiohttp's parser C, uvicorn's httptools C)
+instructions remain a fair count of work, less so of time.
 """
 
 from __future__ import annotations
@@ -40,13 +49,13 @@ def count(
     server: str, test: str, requests: int, loop: str, log_dir: Path, tag: str, connections: int
 ) -> int:
     """Total instructions of one server process that answered ``requests`` requests."""
-    vg_log = log_dir / f"{server}-{test}{tag}.valgrind"
+    prefix = f"{server}-{test}{tag}"
     wrapper = [
         "valgrind",
         "--tool=cachegrind",
         "--cache-sim=no",
         "--cachegrind-out-file=/dev/null",
-        f"--log-file={vg_log}",
+        f"--log-file={log_dir / prefix}.%p.valgrind",
     ]
     proc = ServerProcess(server, loop, None, wrapper=wrapper)
     try:
@@ -82,11 +91,19 @@ def count(
             raise RuntimeError(f"{server} {test}: errors: {out.stdout}")
     finally:
         proc.stop(timeout=120)
-    text = vg_log.read_text(errors="replace")
-    match = re.search(r"I\s+refs:\s+([\d,]+)", text)
-    if match is None:
-        raise RuntimeError(f"{server} {test}: no instruction count in the valgrind log:\n{text}")
-    return int(match.group(1).replace(",", ""))
+    total = 0
+    logs = sorted(log_dir.glob(f"{prefix}.*.valgrind"))
+    for vg_log in logs:  # one per process (granian's supervisor and worker(s), forked children)
+        text = vg_log.read_text(errors="replace")
+        match = re.search(r"I\s+refs:\s+([\d,]+)", text)
+        if match is None:
+            raise RuntimeError(
+                f"{server} {test}: no instruction count in {vg_log.name}:\n{text[-2000:]}"
+            )
+        total += int(match.group(1).replace(",", ""))
+    if not logs:
+        raise RuntimeError(f"{server} {test}: no valgrind log")
+    return total
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -104,7 +121,14 @@ def main(argv: list[str] | None = None) -> int:
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is not installed (apt-get install valgrind)")
     os.environ.setdefault("PYTHONHASHSEED", "0")  # same dict/set layout in every run
-    servers, tests = select_rows(args.only, args.tests)
+    servers, tests = select_rows(args.only, args.tests, default_tests=("plaintext", "json"))
+    if not args.only:  # by default one process per server: the multi-process rows need --only
+        servers = [s for s in servers if SERVERS[s].processes == 1]
+    for server in list(servers):
+        reason = SERVERS[server].requires()
+        if reason:
+            print(f"skipped {server}: {reason}", file=sys.stderr)
+            servers.remove(server)
     for test in list(tests):
         reason = TEST_TYPES[test].requires()
         if reason:

@@ -4,7 +4,7 @@
 
     python -m benchmarks.loadgen http://127.0.0.1:PORT/plaintext -c 64 -d 5 [-n REQUESTS]
 
-Opens ``-c`` keep-alive connections, each sending one GET at a time for ``-d`` seconds (or until
+Reads ``Content-Length`` and chunked responses. Opens ``-c`` keep-alive connections, each sending one GET at a time for ``-d`` seconds (or until
 ``-n`` requests in all were sent), and
 prints one JSON line: ``requests``, ``seconds``, ``rps``, ``p50_ms``, ``p99_ms``, ``errors``
 (non-2xx responses and socket errors). Uses uvloop when it imports. It is one Python process on
@@ -65,11 +65,20 @@ class _Conn(asyncio.Protocol):
                     self._fail()
                     return
                 length = 0
+                chunked = False
                 for line in lines[1:]:
                     name, _, value = line.partition(":")
-                    if name.strip().lower() == "content-length":
+                    name = name.strip().lower()
+                    if name == "content-length":
                         length = int(value.strip())
-                self.need = end + 4 + length
+                    elif name == "transfer-encoding" and "chunked" in value.lower():
+                        chunked = True
+                self.need = -(end + 4) if chunked else end + 4 + length
+            if self.need < 0:  # chunked body from offset -need: complete yet?
+                body_end = _chunked_end(self.buf, -self.need)
+                if body_end < 0:
+                    return
+                self.need = body_end
             if len(self.buf) < self.need:
                 return
             self.buf = self.buf[self.need :]
@@ -92,6 +101,25 @@ class _Conn(asyncio.Protocol):
             self.stats.errors += 1
         if not self.closed.done():
             self.closed.set_result(None)
+
+
+def _chunked_end(buf: bytes, pos: int) -> int:
+    """The end offset of a chunked body starting at ``pos`` in ``buf``, or -1 if incomplete."""
+    while True:
+        eol = buf.find(b"\r\n", pos)
+        if eol < 0:
+            return -1
+        size = int(buf[pos:eol].split(b";", 1)[0], 16)
+        pos = eol + 2
+        if size == 0:  # last chunk, then (no trailers here) an empty line
+            end = buf.find(b"\r\n", pos)
+            while end > pos:  # skip trailer lines
+                pos = end + 2
+                end = buf.find(b"\r\n", pos)
+            return -1 if end < 0 else end + 2
+        pos += size + 2
+        if pos > len(buf):
+            return -1
 
 
 class _Stats:

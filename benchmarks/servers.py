@@ -2,14 +2,25 @@
 
 Each server runs in its own process, started by :mod:`benchmarks.run`::
 
-    python -m benchmarks.servers NAME [--loop asyncio|uvloop] [--cpu 0] [--profile FILE]
+    python -m benchmarks.servers NAME [--loop asyncio|uvloop] [--cpu 0] [--processes N]
+                                      [--profile FILE]
 
-The process binds a free loopback port chosen by the OS, prints ``READY <port>`` on stdout and
-serves until SIGTERM/SIGINT or until its stdin closes (so it never outlives the runner).
+The process binds a free loopback port, prints ``READY <port>`` on stdout and serves until
+SIGTERM/SIGINT or until its stdin closes (so it never outlives the runner).
 
-Every server answers the same test types on the same paths (``/plaintext``, ``/json``) behind
-the same ``tornado.httpserver.HTTPServer`` (limits of tornadopy's ``HTTP_SERVER`` defaults) on
-the same event loop, so the rows differ only in the application and handler code.
+How each kind of server (``ServerSpec.server``) runs:
+
+- ``tornado``: ``tornado.httpserver.HTTPServer`` (limits of tornadopy's ``HTTP_SERVER``
+  defaults) on this process's event loop;
+- ``tornado-fork``: the same, in ``--processes`` children forked after the socket is bound
+  (what ``tornadopy.webserver`` does with ``PROCESSES``); the parent only supervises;
+- ``uvicorn``: ``uvicorn.Server`` on this process's event loop (httptools, no date/server
+  header, no access log), on a socket bound here;
+- ``granian``: ``granian.Granian(interface='asgi', workers=N)``: this process is granian's
+  supervisor, each worker is a forked child that loads the application through a
+  ``target_loader`` (and prints ``READY`` itself once built); the runner pins and accounts the
+  whole process tree;
+- ``aiohttp``: ``aiohttp.web.AppRunner`` + ``SockSite`` on this process's event loop.
 
 Adding a test type (TechEmpower ``db``, ``queries``, ``fortunes``, ``updates``, or ``session``):
 
@@ -22,12 +33,8 @@ Adding a test type (TechEmpower ``db``, ``queries``, ``fortunes``, ``updates``, 
 
 A server without a handler for a test type simply has no row for it.
 
-The database types live in :mod:`benchmarks.dbtests`; ``session`` and the database types run on
-the ``tornado`` and ``tornadopy-app`` servers.
-
-TODO (SPEC §16, issue 6): tornadopy under uvicorn/granian (``tornadopy.asgi``) and the peers of
-the ``bench`` extra (Starlette on uvicorn, aiohttp, Django on uvicorn): servers of this registry
-whose process runs another server than Tornado's ``HTTPServer`` (``serve`` would dispatch on it).
+The database types live in :mod:`benchmarks.dbtests`; the peers (Starlette, aiohttp, Django) in
+:mod:`benchmarks.peers`.
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ import secrets
 import signal
 import socket
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -76,6 +84,9 @@ class TestType:
     uses_cookies: bool = False
     #: Called once by the runner before the servers start (create and fill tables).
     setup: Callable[[], None] | None = None
+    #: Uses the database: the runner loads it with ``--db-connections`` connections (the
+    #: MariaDB server is shared: Django opens one connection per concurrent request).
+    database: bool = False
 
     @property
     def route(self) -> str:
@@ -145,6 +156,7 @@ TEST_TYPES: dict[str, TestType] = {
         "GET /db -> one random World row as JSON",
         requires=_db_up,
         setup=dbtests.setup,
+        database=True,
     ),
     "queries": TestType(
         "queries",
@@ -154,6 +166,7 @@ TEST_TYPES: dict[str, TestType] = {
         "GET /queries?queries=20 -> 20 random World rows, one query each",
         requires=_db_up,
         setup=dbtests.setup,
+        database=True,
     ),
     "fortunes": TestType(
         "fortunes",
@@ -163,6 +176,7 @@ TEST_TYPES: dict[str, TestType] = {
         "GET /fortunes -> every Fortune + one added, sorted, rendered by a template",
         requires=_db_up,
         setup=dbtests.setup,
+        database=True,
     ),
     "updates": TestType(
         "updates",
@@ -172,6 +186,7 @@ TEST_TYPES: dict[str, TestType] = {
         "GET /updates?queries=20 -> 20 random World rows read, changed and written back",
         requires=_db_up,
         setup=dbtests.setup,
+        database=True,
     ),
 }
 
@@ -355,7 +370,7 @@ APP_SETTINGS["MIDDLEWARE_CLASSES"] += ("tornadopy.middleware.dbalchemy.DBAlchemy
 # ---------------------------------------------------------------------- servers
 
 
-def build_raw(handlers: dict[str, type]) -> tornado.web.Application:
+def build_raw(handlers: dict[str, Any]) -> tornado.web.Application:
     """A plain ``tornado.web.Application`` with one route per test type."""
     return tornado.web.Application(
         [(TEST_TYPES[t].route, h) for t, h in handlers.items()],
@@ -364,7 +379,7 @@ def build_raw(handlers: dict[str, type]) -> tornado.web.Application:
     )
 
 
-def build_tornadopy(handlers: dict[str, type], **setting_values: Any) -> tornado.web.Application:
+def build_tornadopy(handlers: dict[str, Any], **setting_values: Any) -> tornado.web.Application:
     """A tornadopy ``Application`` (settings = defaults + ``setting_values``), named routes."""
     from tornadopy.application import Application
     from tornadopy.conf import settings
@@ -377,25 +392,96 @@ def build_tornadopy(handlers: dict[str, type], **setting_values: Any) -> tornado
     )
 
 
+def build_tornadopy_asgi(handlers: dict[str, Any], **setting_values: Any) -> Any:
+    """:func:`build_tornadopy`'s application behind ``tornadopy.asgi.ASGIApplication``."""
+    from tornadopy.asgi import ASGIApplication
+
+    return ASGIApplication(build_tornadopy(handlers, **setting_values))
+
+
+def _importable(*modules: str) -> Callable[[], str | None]:
+    """A ``requires`` check: the reason when one of ``modules`` is not installed, else None."""
+
+    def check() -> str | None:
+        import importlib.util
+
+        missing = [m for m in modules if importlib.util.find_spec(m) is None]
+        return (
+            f"{', '.join(missing)} not installed (pip install 'tornadopy[bench]')"
+            if missing
+            else None
+        )
+
+    return check
+
+
+def _all(*checks: Callable[[], str | None]) -> Callable[[], str | None]:
+    def check() -> str | None:
+        for c in checks:
+            reason = c()
+            if reason:
+                return reason
+        return None
+
+    return check
+
+
+def _peer(module: str, attr: str) -> Any:
+    """``benchmarks.peers.<module>.<attr>``, or None when its package is not installed."""
+    import importlib
+
+    try:
+        return getattr(importlib.import_module(f"benchmarks.peers.{module}"), attr)
+    except ImportError:
+        return None
+
+
+def _peer_handlers(module: str) -> dict[str, Any]:
+    return _peer(module, "HANDLERS") or {"plaintext": None, "json": None}
+
+
+def _peer_build(module: str) -> Callable[[dict[str, Any]], Any]:
+    def build(handlers: dict[str, Any]) -> Any:
+        return _peer(module, "build")(handlers)
+
+    return build
+
+
+#: how a server process serves, per ``ServerSpec.server``
+SERVER_KINDS = ("tornado", "tornado-fork", "uvicorn", "granian", "aiohttp")
+
+
 @dataclass(frozen=True)
 class ServerSpec:
     """One server of the comparison: its handlers per test type and how to build its app."""
 
     name: str
     description: str
-    handlers: dict[str, type]
-    build: Callable[[dict[str, type]], tornado.web.Application]
+    #: test type -> handler (what ``build`` routes); the keys are the tests this server answers
+    handlers: dict[str, Any]
+    #: the application to serve: a ``tornado.web.Application`` for ``tornado``/``tornado-fork``,
+    #: an ASGI callable for ``uvicorn``/``granian``, an ``aiohttp.web.Application`` for aiohttp
+    build: Callable[[dict[str, Any]], Any]
     #: The server whose figure is 1.00 in the "x raw" column.
     baseline: str = "tornado"
     requires: Callable[[], str | None] = field(default=lambda: None)
     #: In the default selection of ``benchmarks.run`` (others need ``--only``).
     default: bool = True
-    #: The HTTP server the application runs on: ``tornado`` (``HTTPServer``) or ``uvicorn``.
+    #: The HTTP server the application runs on (one of :data:`SERVER_KINDS`).
     server: str = "tornado"
+    #: Server processes (``tornado-fork``) or workers (``granian``); > 1 is not pinned to one CPU.
+    processes: int = 1
+    #: For a multi-process row: the one-process row it is compared with.
+    single: str | None = None
+    #: Django & co.: a peer of the ``bench`` extra rather than tornadopy or raw Tornado
+    peer: bool = False
 
-    def make_app(self) -> tornado.web.Application:
+    def make_app(self) -> Any:
         return self.build(self.handlers)
 
+
+_uvicorn = _importable("uvicorn")
+_granian = _importable("granian")
 
 SERVERS: dict[str, ServerSpec] = {
     s.name: s
@@ -436,9 +522,18 @@ SERVERS: dict[str, ServerSpec] = {
             "tornadopy-default's application under uvicorn (httptools, same event loop) through "
             "tornadopy.asgi",
             {"plaintext": TpPlaintext, "json": TpJson},
-            lambda h: build_tornadopy(h),
-            requires=lambda: _importable("uvicorn"),
+            lambda h: build_tornadopy_asgi(h),
+            requires=_uvicorn,
             server="uvicorn",
+        ),
+        ServerSpec(
+            "tornadopy-granian",
+            "tornadopy-default's application under granian (1 worker process, asgi interface, "
+            "same event loop kind) through tornadopy.asgi",
+            {"plaintext": TpPlaintext, "json": TpJson},
+            lambda h: build_tornadopy_asgi(h),
+            requires=_granian,
+            server="granian",
         ),
         ServerSpec(
             "tornadopy-app",
@@ -447,17 +542,77 @@ SERVERS: dict[str, ServerSpec] = {
             {"session": TpSession, **dbtests.TP_HANDLERS},
             lambda h: build_tornadopy(h, **APP_SETTINGS),
         ),
+        ServerSpec(
+            "tornadopy-app-uvicorn",
+            "tornadopy-app's application under uvicorn through tornadopy.asgi",
+            {"session": TpSession, **dbtests.TP_HANDLERS},
+            lambda h: build_tornadopy_asgi(h, **APP_SETTINGS),
+            requires=_uvicorn,
+            server="uvicorn",
+        ),
+        ServerSpec(
+            "tornadopy-app-granian",
+            "tornadopy-app's application under granian (1 worker) through tornadopy.asgi",
+            {"session": TpSession, **dbtests.TP_HANDLERS},
+            lambda h: build_tornadopy_asgi(h, **APP_SETTINGS),
+            requires=_granian,
+            server="granian",
+        ),
+        ServerSpec(
+            "starlette-uvicorn",
+            "peer: Starlette (async endpoints, PlainTextResponse/JSONResponse) on uvicorn "
+            "(httptools, same event loop)",
+            _peer_handlers("starlette_app"),
+            _peer_build("starlette_app"),
+            requires=_importable("starlette", "uvicorn"),
+            server="uvicorn",
+            peer=True,
+        ),
+        ServerSpec(
+            "aiohttp",
+            "peer: aiohttp's own server (web.Response/web.json_response, no access log)",
+            _peer_handlers("aiohttp_app"),
+            _peer_build("aiohttp_app"),
+            requires=_importable("aiohttp"),
+            server="aiohttp",
+            peer=True,
+        ),
+        ServerSpec(
+            "django-uvicorn",
+            "peer: Django's ASGI handler on uvicorn; sync views, SessionMiddleware (cache "
+            "sessions on RedisCache), ORM on MariaDB (CONN_MAX_AGE=600), Django templates",
+            _peer_handlers("django_bench"),
+            _peer_build("django_bench"),
+            requires=_importable("django", "uvicorn"),
+            server="uvicorn",
+            peer=True,
+        ),
+        ServerSpec(
+            "tornadopy-default-p2",
+            "tornadopy-default on Tornado's HTTPServer in 2 processes forked after binding "
+            "(--processes; not pinned: shares the cores with the load generator)",
+            {"plaintext": TpPlaintext, "json": TpJson},
+            lambda h: build_tornadopy(h),
+            server="tornado-fork",
+            processes=2,
+            single="tornadopy-default",
+        ),
+        ServerSpec(
+            "tornadopy-granian-p2",
+            "tornadopy-granian with 2 granian workers (--processes; not pinned: shares the "
+            "cores with the load generator)",
+            {"plaintext": TpPlaintext, "json": TpJson},
+            lambda h: build_tornadopy_asgi(h),
+            requires=_granian,
+            server="granian",
+            processes=2,
+            single="tornadopy-granian",
+        ),
     )
 }
 
 
 # ---------------------------------------------------------------------- the server process
-
-
-def _importable(module: str) -> str | None:
-    import importlib.util
-
-    return None if importlib.util.find_spec(module) else f"{module} is not installed"
 
 
 def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop]:
@@ -499,18 +654,49 @@ def _on_stdin_eof(loop: asyncio.AbstractEventLoop, callback: Callable[[], None])
     loop.add_reader(0, on_stdin)
 
 
-async def serve_uvicorn(spec: ServerSpec, host: str, port: int) -> None:
-    """The application behind ``tornadopy.asgi`` on uvicorn, on this process's event loop."""
+def _stdin_eof_thread(callback: Callable[[], None]) -> None:
+    """Call ``callback`` from a daemon thread when stdin closes (no event loop here)."""
+    if os.isatty(0):
+        return
+
+    def watch() -> None:
+        try:
+            while os.read(0, 4096):
+                pass
+        except OSError:
+            pass
+        callback()
+
+    threading.Thread(target=watch, name="stdin-eof", daemon=True).start()
+
+
+def _bind(port: int, host: str = "127.0.0.1") -> list[socket.socket]:
+    return bind_sockets(port, host, family=socket.AF_INET)
+
+
+def _ready(port: int) -> None:
+    print(f"READY {port}", flush=True)
+
+
+async def _wait_for_stop(watch_stdin: bool = True) -> None:
+    """Until SIGTERM/SIGINT (or EOF on stdin when ``watch_stdin``)."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    if watch_stdin:
+        _on_stdin_eof(loop, stop.set)
+    await stop.wait()
+
+
+async def serve_uvicorn(spec: ServerSpec, sockets: list[socket.socket]) -> None:
+    """The ASGI application ``spec`` builds, on uvicorn, on this process's event loop."""
     import uvicorn
 
-    from tornadopy.asgi import ASGIApplication
-
-    app = spec.make_app()
-    sockets = bind_sockets(port, host, family=socket.AF_INET)
     config = uvicorn.Config(
-        ASGIApplication(app),
-        lifespan="on",
-        http="httptools" if _importable("httptools") is None else "h11",
+        spec.make_app(),
+        lifespan="auto",  # Django has no lifespan support
+        http="httptools" if _importable("httptools")() is None else "h11",
         server_header=False,
         date_header=False,
         access_log=False,
@@ -523,30 +709,40 @@ async def serve_uvicorn(spec: ServerSpec, host: str, port: int) -> None:
         server.should_exit = True
 
     _on_stdin_eof(asyncio.get_running_loop(), stop)
-    print(f"READY {sockets[0].getsockname()[1]}", flush=True)
+    _ready(sockets[0].getsockname()[1])
     await server.serve(sockets=sockets)  # uvicorn handles SIGTERM/SIGINT itself
 
 
-async def serve(spec: ServerSpec, host: str = "127.0.0.1", port: int = 0) -> None:
-    """Serve ``spec`` until SIGTERM/SIGINT or EOF on stdin; print ``READY <port>`` when up."""
-    if spec.server == "uvicorn":
-        await serve_uvicorn(spec, host, port)
-        return
-    loop = asyncio.get_running_loop()
+async def serve_aiohttp(spec: ServerSpec, sockets: list[socket.socket]) -> None:
+    """aiohttp's own server for the ``aiohttp.web.Application`` ``spec`` builds."""
+    from aiohttp import web
+
+    runner = web.AppRunner(spec.make_app(), access_log=None, handle_signals=False)
+    await runner.setup()
+    for sock in sockets:
+        await web.SockSite(runner, sock).start()
+    _ready(sockets[0].getsockname()[1])
+    try:
+        await _wait_for_stop()
+    finally:
+        await runner.cleanup()
+
+
+async def serve_tornado(
+    spec: ServerSpec,
+    sockets: list[socket.socket],
+    watch_stdin: bool = True,
+    on_ready: Callable[[int], None] = _ready,
+) -> None:
+    """``spec``'s Tornado application on ``HTTPServer`` until SIGTERM/SIGINT (or stdin EOF)."""
     app = spec.make_app()
     startup = getattr(app, "startup", None)
     if startup is not None:
         await startup()
-    sockets = bind_sockets(port, host, family=socket.AF_INET)
     server = HTTPServer(app, **global_settings.HTTP_SERVER)
     server.add_sockets(sockets)
-    stop = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-
-    _on_stdin_eof(loop, stop.set)
-    print(f"READY {sockets[0].getsockname()[1]}", flush=True)
-    await stop.wait()
+    on_ready(sockets[0].getsockname()[1])
+    await _wait_for_stop(watch_stdin)
     server.stop()
     try:
         await asyncio.wait_for(server.close_all_connections(), 2)
@@ -557,21 +753,164 @@ async def serve(spec: ServerSpec, host: str = "127.0.0.1", port: int = 0) -> Non
         await shutdown()
 
 
+async def serve(spec: ServerSpec, host: str = "127.0.0.1", port: int = 0) -> None:
+    """Serve ``spec`` (one process) until SIGTERM/SIGINT or EOF on stdin; ``READY <port>``."""
+    sockets = _bind(port, host)
+    if spec.server == "uvicorn":
+        await serve_uvicorn(spec, sockets)
+    elif spec.server == "aiohttp":
+        await serve_aiohttp(spec, sockets)
+    elif spec.server == "tornado":
+        await serve_tornado(spec, sockets)
+    else:
+        raise ValueError(f"{spec.name}: serve() cannot run a {spec.server!r} server")
+
+
+def serve_forked(spec: ServerSpec, loop: str, processes: int, port: int = 0) -> None:
+    """``spec`` on Tornado's ``HTTPServer`` in ``processes`` children forked after binding.
+
+    The minimal equivalent of ``tornadopy.webserver`` with ``PROCESSES``: bind, fork, each child
+    builds the application and serves the inherited socket (the kernel spreads the
+    connections). The parent prints ``READY`` once every child listens, and on SIGTERM/SIGINT
+    or stdin EOF sends SIGTERM to the children and reaps them. Children die with the parent
+    (``PR_SET_PDEATHSIG``).
+    """
+    sockets = _bind(port)
+    bound = sockets[0].getsockname()[1]
+    ready_r, ready_w = os.pipe()
+    children: list[int] = []
+    sys.stdout.flush()
+    for _ in range(processes):
+        pid = os.fork()
+        if pid == 0:  # child
+            code = 0
+            try:
+                os.close(ready_r)
+                _die_with_parent()
+
+                def child_ready(_port: int) -> None:
+                    os.write(ready_w, b"r")
+
+                with asyncio.Runner(loop_factory=loop_factory(loop)) as runner:
+                    runner.run(serve_tornado(spec, sockets, False, child_ready))
+            except BaseException:  # report, then leave without the parent's atexit handlers
+                import traceback
+
+                traceback.print_exc()
+                code = 1
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+        children.append(pid)
+    os.close(ready_w)
+    for sock in sockets:
+        sock.close()  # the children hold it
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    _stdin_eof_thread(stop.set)
+    got = b""
+    while len(got) < processes:
+        chunk = os.read(ready_r, processes)
+        if not chunk:
+            break
+        got += chunk
+    os.close(ready_r)
+    if len(got) == processes:
+        _ready(bound)
+        while not stop.wait(0.5):
+            if any(os.waitpid(pid, os.WNOHANG)[0] for pid in children):
+                break  # a child died: stop the others too
+    for pid in children:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    for pid in children:
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
+
+
+def _free_port(host: str = "127.0.0.1") -> int:
+    """A free loopback port (granian binds it itself, so it cannot take a bound socket)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def serve_granian(spec: ServerSpec, loop: str, workers: int, port: int = 0) -> None:
+    """``spec``'s ASGI application on granian with ``workers`` worker processes.
+
+    This process is granian's supervisor (it binds the socket and forks the workers; SIGTERM or
+    SIGINT make it stop the workers and return). Each worker builds the application through the
+    ``target_loader`` (after the fork: pools and clients are per worker), asks for SIGTERM when
+    the supervisor dies, and prints ``READY <port>`` itself (the first line wins; the runner
+    ignores the others). EOF on stdin sends this process SIGTERM.
+    """
+    from granian import Granian
+    from granian.constants import HTTPModes, Interfaces, Loops
+    from granian.log import LogLevels
+
+    port = port or _free_port()
+
+    def target_loader(_target: str) -> Any:  # runs in each worker
+        _die_with_parent()
+        app = spec.make_app()
+        _ready(port)
+        return app
+
+    server = Granian(
+        f"benchmarks.servers:{spec.name}",  # informative only: the loader builds the app
+        address="127.0.0.1",
+        port=port,
+        interface=Interfaces.ASGI,
+        workers=workers,
+        loop=Loops.uvloop if loop == "uvloop" else Loops.asyncio,
+        http=HTTPModes.http1,
+        websockets=False,
+        log_access=False,
+        log_level=LogLevels.warning,
+        backlog=1024,
+        workers_kill_timeout=30,
+        respawn_failed_workers=False,
+    )
+    _stdin_eof_thread(lambda: os.kill(os.getpid(), signal.SIGTERM))
+    sys.stdout.flush()
+    server.serve(target_loader=target_loader)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Run one benchmark server.")
     parser.add_argument("name", choices=sorted(SERVERS))
     parser.add_argument("--loop", default="asyncio", choices=("asyncio", "uvloop"))
     parser.add_argument("--cpu", type=int, default=None, help="pin the process to this CPU")
     parser.add_argument("--port", type=int, default=0, help="0 = a free port from the OS")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=None,
+        help="processes/workers of a multi-process server (default: the registry's, 2)",
+    )
     parser.add_argument("--profile", metavar="FILE", help="cProfile the process, stats to FILE")
     args = parser.parse_args(argv)
     _die_with_parent()
+    # pinned before any fork: granian's workers and forked children inherit the affinity
     if args.cpu is not None and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {args.cpu})
     spec = SERVERS[args.name]
     reason = spec.requires()
     if reason:
         raise SystemExit(f"{spec.name}: cannot run: {reason}")
+    processes = spec.processes if args.processes is None or spec.processes == 1 else args.processes
+    if spec.server == "granian":
+        serve_granian(spec, args.loop, processes, args.port)
+        return
+    if spec.server == "tornado-fork":
+        serve_forked(spec, args.loop, processes, args.port)
+        return
     profiler = None
     if args.profile:
         import cProfile
