@@ -60,12 +60,20 @@ def build(middlewares=None, common=("recorder.CM1", "recorder.CM2"), route_modul
         return Application(urls=URLS, template_path=TEMPLATES, **conf)
 
 
-@pytest.fixture(autouse=True)
-def _reset():
+# Every phase is sync-first: each sequence is checked with async hooks, with plain ``def``
+# hooks (no coroutine until one returns an awaitable), and with a mix (A and C plain, B async:
+# the phase switches to a coroutine in the middle and continues with plain hooks).
+HOOK_STYLES = {"async": set(), "plain": {"A", "B", "C", "E"}, "mixed": {"A", "C"}}
+
+
+@pytest.fixture(autouse=True, params=sorted(HOOK_STYLES))
+def _reset(request):
     LOG.clear()
     recorder.BEHAVIOUR.clear()
+    recorder.SYNC_NAMES = set(HOOK_STYLES[request.param])
     yield
     recorder.BEHAVIOUR.clear()
+    recorder.SYNC_NAMES = set()
 
 
 REQUEST = [

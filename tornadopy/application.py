@@ -30,7 +30,7 @@ from tornadopy.exception import ImproperlyConfigured
 from tornadopy.handler import ROUTE_NAME_KEY, ErrorHandler, WebHandler
 from tornadopy.health import health_routes
 from tornadopy.metrics import metrics_routes
-from tornadopy.middleware import Clear, MiddlewareManager, run_hooks
+from tornadopy.middleware import Clear, MiddlewareManager, run_hooks, run_sync
 from tornadopy.proxy import AllowedHosts, ProxyHeaders
 from tornadopy.urls import RouteSpec, resolve_urls, route
 
@@ -138,46 +138,84 @@ class _RequestDelegate(httputil.HTTPMessageDelegate):
         if app.allowed_hosts is not None and not app.allowed_hosts.allows(request.host or ""):
             self.delegate = app.get_handler_delegate(request, ErrorHandler, {"status_code": 400})
             return self.delegate.headers_received(start_line, headers)
-        if app.middleware.call:
-            return self._call(request, start_line, headers)
+        hooks = app.middleware.call
+        if hooks:
+            # sync-first (see middleware.run_sync): a coroutine only from the first hook that
+            # returns an awaitable
+            clear = request._tp_clear = Clear()  # type: ignore[attr-defined]
+            path, uri = request.path, request.uri
+            try:
+                pending = run_sync(hooks, clear, request, clear)
+            except Exception as exc:
+                return self._route(request, path, uri, exc, start_line, headers)
+            if pending is not None:
+                return self._call(request, path, uri, pending, start_line, headers)
+            return self._route(request, path, uri, None, start_line, headers)
         self.delegate = app.find_handler(request)
         return self.delegate.headers_received(start_line, headers)
 
     async def _call(
-        self, request: httputil.HTTPServerRequest, start_line: Any, headers: Any
+        self,
+        request: httputil.HTTPServerRequest,
+        path: str,
+        uri: str | None,
+        pending: tuple[Any, Any],
+        start_line: Any,
+        headers: Any,
     ) -> None:
-        app = self.app
-        clear = request._tp_clear = Clear()  # type: ignore[attr-defined]
-        path, uri = request.path, request.uri
+        """The rest of the call phase from the first hook that returned an awaitable."""
+        awaitable, rest = pending
+        clear = request._tp_clear  # type: ignore[attr-defined]
+        error: Exception | None = None
         try:
-            for hook in app.middleware.call:  # inlined hook loop (see WebHandler._tp_prepare)
-                if clear.cleared:
-                    break
-                result = hook(request, clear)
-                if result is not None:
-                    if result.__class__ is CoroutineType or hasattr(result, "__await__"):
-                        result = await result
-                    if result:
+            if not await awaitable:
+                for hook in rest:  # the hook loop of run_sync, awaiting
+                    if clear.cleared:
                         break
-            if request.uri != uri:
-                _follow_uri(request, path_changed=request.path != path)
-        except HTTPError as exc:
+                    result = hook(request, clear)
+                    if result is not None:
+                        if result.__class__ is CoroutineType or hasattr(result, "__await__"):
+                            result = await result
+                        if result:
+                            break
+        except Exception as exc:
+            error = exc
+        result = self._route(request, path, uri, error, start_line, headers)
+        if result is not None:
+            await result
+
+    def _route(
+        self,
+        request: httputil.HTTPServerRequest,
+        path: str,
+        uri: str | None,
+        error: Exception | None,
+        start_line: Any,
+        headers: Any,
+    ) -> Awaitable[None] | None:
+        """After the call phase: follow a rewritten URI and route, or answer the hook's error."""
+        app = self.app
+        if error is None:
+            try:
+                if request.uri != uri:
+                    _follow_uri(request, path_changed=request.path != path)
+            except Exception as exc:
+                error = exc
+        if error is None:
+            self.delegate = app.find_handler(request)
+        elif isinstance(error, HTTPError):
             self.delegate = app.get_handler_delegate(
-                request, ErrorHandler, {"status_code": exc.status_code}
+                request, ErrorHandler, {"status_code": error.status_code}
             )
-        except Exception:
+        else:
             app_log.error(
                 "Uncaught exception in process_call %s %s",
                 request.method,
                 request.uri,
-                exc_info=True,
+                exc_info=(type(error), error, error.__traceback__),
             )
             self.delegate = app.get_handler_delegate(request, ErrorHandler, {"status_code": 500})
-        else:
-            self.delegate = app.find_handler(request)
-        result = self.delegate.headers_received(start_line, headers)
-        if result is not None:
-            await result
+        return self.delegate.headers_received(start_line, headers)
 
     def data_received(self, chunk: bytes) -> Awaitable[None] | None:
         assert self.delegate is not None

@@ -38,8 +38,8 @@ from tornado.log import app_log, gen_log
 from tornado.web import HTTPError
 
 from tornadopy import exception as _exceptions
-from tornadopy.eager import run_eagerly
-from tornadopy.middleware import EMPTY, Clear, run_hooks
+from tornadopy.eager import done_future, run_eagerly
+from tornadopy.middleware import EMPTY, Clear, run_hooks, run_sync
 
 __all__ = ["ApiHandler", "ErrorHandler", "FlashMessageMixIn", "WebHandler"]
 
@@ -142,32 +142,45 @@ class WebHandler(tornado.web.RequestHandler):
         return None
 
     # ------------------------------------------------------------------ prepare
+    # Every per-request phase is sync-first (middleware.run_sync): hooks that answer at once
+    # cost a call each, and a coroutine is created only from the first hook that returns an
+    # awaitable; that coroutine runs the rest of the phase and of the request's work.
+
     def prepare(self) -> Awaitable[None] | None:  # type: ignore[override]
-        if self._tp_mw.request or self._tp_custom_prepare:
-            return self._tp_prepare()
+        hooks = self._tp_mw.request
+        if hooks:
+            clear = self._tp_clear
+            pending = run_sync(hooks, clear, self, clear) if not clear.cleared else None
+            if pending is not None:
+                return self._tp_prepare(*pending)
+        if self._tp_custom_prepare and self._tp_state == _OPEN:
+            return self._tp_prepare(None, ())
+        if self._tp_state != _OPEN:
+            # a hook finished the request: let it complete before Tornado looks at
+            # self._finished (so get/post is skipped)
+            fut = self._tp_future
+            if fut is not None and not fut.done():
+                return fut  # type: ignore[no-any-return]
         return None
 
-    async def _tp_prepare(self) -> None:
+    async def _tp_prepare(self, pending: Any, rest: Any) -> None:
+        """The rest of the request phase from the first hook that returned an awaitable."""
         clear = self._tp_clear
-        # the hook loop is inlined in each phase (here, _tp_finish, _tp_end and the
-        # application's process_call): a helper coroutine per phase costs ~2,000 instructions
-        # per request, more than two no-op hooks (benchmarks/README.md)
-        for hook in self._tp_mw.request:
-            if clear.cleared:
-                break
-            result = hook(self, clear)
-            if result is not None:
-                if result.__class__ is CoroutineType or hasattr(result, "__await__"):
-                    result = await result
-                if result:
+        if pending is None or not await pending:
+            for hook in rest:  # the hook loop of run_sync, awaiting
+                if clear.cleared:
                     break
-        if self._tp_state == _OPEN:
+                result = hook(self, clear)
+                if result is not None:
+                    if result.__class__ is CoroutineType or hasattr(result, "__await__"):
+                        result = await result
+                    if result:
+                        break
+        if self._tp_state == _OPEN and self._tp_custom_prepare:
             result = self.on_prepare()
             if result is not None:
                 await result
         if self._tp_state != _OPEN:
-            # a hook or on_prepare finished the request: let it complete before Tornado looks
-            # at self._finished (so get/post is skipped)
             fut = self._tp_future
             if fut is not None and not fut.done():
                 await fut
@@ -214,20 +227,37 @@ class WebHandler(tornado.web.RequestHandler):
         self._tp_state = _FINISHING
         self._finished = True
         self._auto_finish = False
-        fut = run_eagerly(self._tp_finish())
+        fut = self._tp_finish_sync()
         if self._tp_future is None or self._tp_future.done():
             self._tp_future = fut
         return fut
 
-    async def _tp_finish(self) -> None:
+    def _tp_finish_sync(self) -> asyncio_Future:
+        """Response hooks, Tornado's finish, end hooks -- synchronously while hooks allow."""
         mw = self._tp_mw
         clear = self._tp_clear
         if mw.response and not clear.cleared and not self._tp_response_ran:
             self._tp_response_ran = True
             self._tp_hook_writes = True
-            chunk = self._write_buffer
             try:
-                for hook in mw.response:  # inlined hook loop (see _tp_prepare)
+                pending = run_sync(mw.response, clear, self, clear, self._write_buffer)
+            except Exception:
+                self._tp_hook_writes = False
+                return run_eagerly(self._tp_recover(sys.exc_info()))
+            if pending is not None:
+                return run_eagerly(self._tp_finish(*pending))
+            self._tp_hook_writes = False
+        self._tp_send()
+        end = self._tp_end_sync()
+        return done_future() if end is None else end
+
+    async def _tp_finish(self, pending: Any, rest: Any) -> None:
+        """The rest of the response phase from the first hook that returned an awaitable."""
+        clear = self._tp_clear
+        chunk = self._write_buffer
+        try:
+            if not await pending:
+                for hook in rest:  # the hook loop of run_sync, awaiting
                     if clear.cleared:
                         break
                     result = hook(self, clear, chunk)
@@ -236,11 +266,18 @@ class WebHandler(tornado.web.RequestHandler):
                             result = await result
                         if result:
                             break
-            except Exception:
-                self._tp_hook_writes = False
-                await self._tp_recover(sys.exc_info())
-                return
+        except Exception:
             self._tp_hook_writes = False
+            await self._tp_recover(sys.exc_info())
+            return
+        self._tp_hook_writes = False
+        self._tp_send()
+        end = self._tp_end_sync()
+        if end is not None:
+            await end
+
+    def _tp_send(self) -> None:
+        """Tornado's finish(): the response goes to the connection."""
         self._finished = False
         try:
             tornado.web.RequestHandler.finish(self)
@@ -251,19 +288,38 @@ class WebHandler(tornado.web.RequestHandler):
         self._finished = True
         self._tp_sent = True
         self._tp_state = _DONE
-        if mw.endcall or self._tp_custom_complete or self._tp_cleanups:
-            await self._tp_end()
-        else:
-            done = getattr(self.application, "request_done", None)
-            if done is not None:
-                done(self.request)
 
-    async def _tp_end(self) -> None:
+    def _tp_end_sync(self) -> asyncio_Future | None:
+        """End hooks, complete_finish, cleanups; None when all of it completed synchronously."""
         mw = self._tp_mw
-        clear = self._tp_clear
         if mw.endcall:
+            clear = self._tp_clear
             try:
-                for hook in mw.endcall:  # inlined hook loop (see _tp_prepare)
+                pending = run_sync(mw.endcall, clear, self, clear) if not clear.cleared else None
+            except Exception:
+                self._tp_log_end_error("process_endcall")
+                pending = None
+            if pending is not None:
+                return run_eagerly(self._tp_end(*pending))
+        if self._tp_custom_complete or self._tp_cleanups:
+            return run_eagerly(self._tp_end(None, ()))
+        done = getattr(self.application, "request_done", None)
+        if done is not None:
+            done(self.request)
+        return None
+
+    def _tp_log_end_error(self, what: str) -> None:
+        app_log.error(
+            "Uncaught exception in %s %s", what, self._request_summary(), exc_info=True
+        )
+
+    async def _tp_end(self, pending: Any, rest: Any) -> None:
+        """The rest of the end phase (from a pending hook, or ``rest``), then complete_finish,
+        the cleanups and the application's request accounting."""
+        clear = self._tp_clear
+        try:
+            if pending is None or not await pending:
+                for hook in rest:  # the hook loop of run_sync, awaiting
                     if clear.cleared:
                         break
                     result = hook(self, clear)
@@ -272,23 +328,15 @@ class WebHandler(tornado.web.RequestHandler):
                             result = await result
                         if result:
                             break
-            except Exception:
-                app_log.error(
-                    "Uncaught exception in process_endcall %s",
-                    self._request_summary(),
-                    exc_info=True,
-                )
+        except Exception:
+            self._tp_log_end_error("process_endcall")
         if self._tp_custom_complete:
             try:
                 result = self.complete_finish()
                 if result is not None:
                     await result
             except Exception:
-                app_log.error(
-                    "Uncaught exception in complete_finish %s",
-                    self._request_summary(),
-                    exc_info=True,
-                )
+                self._tp_log_end_error("complete_finish")
         cleanups = self._tp_cleanups
         if cleanups:
             self._tp_cleanups = None
@@ -445,7 +493,7 @@ class WebHandler(tornado.web.RequestHandler):
             # Tornado abandons a streaming handler whose body never completes: still run the
             # end hooks once so per-request resources are released.
             self._tp_state = _DONE
-            run_eagerly(self._tp_end())
+            run_eagerly(self._tp_end(None, self._tp_mw.endcall))
 
 
 asyncio_Future = Any  # the future returned by finish()/render(); awaiting it is optional

@@ -13,13 +13,16 @@ LOG: list[str] = []
 BEHAVIOUR: dict[tuple[str, str], str] = {}
 
 
-async def _act(name, phase, handler=None, clear=None, chunk=None, request=None, log=True):
+#: names whose hooks are plain ``def`` functions (the pipeline tests run each sequence with
+#: async hooks, plain hooks, and a mix, since every phase is sync-first)
+SYNC_NAMES: set[str] = set()
+
+
+def _act_now(name, phase, handler=None, clear=None, chunk=None, request=None, log=True):
     if log:
         LOG.append(f"{name}.{phase}")
     action = BEHAVIOUR.get((name, phase))
-    if action == "sleep":
-        await asyncio.sleep(0.01)
-    elif action == "stop":
+    if action == "stop":
         return True
     elif action == "raise":
         raise RuntimeError(f"{name}.{phase} failed")
@@ -44,6 +47,18 @@ async def _act(name, phase, handler=None, clear=None, chunk=None, request=None, 
     return None
 
 
+async def _act(name, phase, handler=None, clear=None, chunk=None, request=None, log=True):
+    result = _act_now(name, phase, handler, clear, chunk, request, log)
+    if BEHAVIOUR.get((name, phase)) == "sleep":
+        await asyncio.sleep(0.01)  # really suspend
+    return result
+
+
+def _hook(name, phase, fn_async, fn_sync):
+    """The async or the plain-def variant of a hook, by SYNC_NAMES."""
+    return fn_sync if name in SYNC_NAMES else fn_async
+
+
 def make_middleware(name, phases=("call", "request", "render", "response", "endcall")):
     ns = {}
     if "init" in phases:
@@ -57,13 +72,19 @@ def make_middleware(name, phases=("call", "request", "render", "response", "endc
         async def process_call(self, request, clear):
             return await _act(name, "call", clear=clear, request=request)
 
-        ns["process_call"] = process_call
+        def process_call_sync(self, request, clear):
+            return _act_now(name, "call", clear=clear, request=request)
+
+        ns["process_call"] = _hook(name, "call", process_call, process_call_sync)
     if "request" in phases:
 
         async def process_request(self, handler, clear):
             return await _act(name, "request", handler, clear)
 
-        ns["process_request"] = process_request
+        def process_request_sync(self, handler, clear):
+            return _act_now(name, "request", handler, clear)
+
+        ns["process_request"] = _hook(name, "request", process_request, process_request_sync)
     if "render" in phases:
 
         async def process_render(self, handler, clear, template_name, **kwargs):
@@ -76,13 +97,20 @@ def make_middleware(name, phases=("call", "request", "render", "response", "endc
         async def process_response(self, handler, clear, chunk):
             return await _act(name, "response", handler, clear, chunk=chunk)
 
-        ns["process_response"] = process_response
+        def process_response_sync(self, handler, clear, chunk):
+            return _act_now(name, "response", handler, clear, chunk=chunk)
+
+        ns["process_response"] = _hook(name, "response", process_response, process_response_sync)
     if "endcall" in phases:
 
         def process_endcall(self, handler, clear):  # a plain def hook
             LOG.append(f"{name}.endcall")
 
-        ns["process_endcall"] = process_endcall
+        async def process_endcall_async(self, handler, clear):
+            LOG.append(f"{name}.endcall")
+
+        # the opposite of the others: endcall is plain by default, async in the "sync" names
+        ns["process_endcall"] = _hook(name, "endcall", process_endcall, process_endcall_async)
     if "exception" in phases:
 
         async def process_exception(self, handler, clear, typ, value, tb):

@@ -72,18 +72,26 @@ async def run_hooks(hooks: Sequence[Hook], clear: Clear, *args: Any, **kwargs: A
     return False
 
 
-async def run_handler_hooks(hooks: Sequence[Hook], clear: Clear, handler: Any) -> bool:
-    """:func:`run_hooks` for the ``(handler, clear)`` phases, without the generic call."""
-    for hook in hooks:
+def run_sync(hooks: Sequence[Hook], clear: Clear, *args: Any) -> tuple[Any, Sequence[Hook]] | None:
+    """Run ``hooks`` for as long as they answer synchronously (sync-first phases).
+
+    Returns None when the phase is over -- every hook ran, one returned a truthy value, or
+    ``clear()`` was called -- without creating a coroutine. When a hook returns an awaitable,
+    returns ``(awaitable, rest)``: the caller awaits it (a truthy result ends the phase) and
+    then runs the hooks of ``rest`` the same way, from a coroutine. Plain ``def`` hooks (every
+    shipped middleware) therefore cost a call each and no coroutine; a hook that raises ends
+    the phase and the exception propagates.
+    """
+    for index, hook in enumerate(hooks):
         if clear.cleared:
-            return False
-        result = hook(handler, clear)
+            return None
+        result = hook(*args)
         if result is not None:
             if result.__class__ is CoroutineType or hasattr(result, "__await__"):
-                result = await result
+                return result, hooks[index + 1 :]
             if result:
-                return True
-    return False
+                return None
+    return None
 
 
 class MiddlewareManager:
