@@ -165,3 +165,58 @@ async def test_translations_from_settings_follow_accept_language():
     async with serve(application) as client:
         es = await client.get("/greet", headers={"Accept-Language": "es-ES"})
     assert es.body == b"Hello"
+
+
+# ---------------------------------------------------------------- lean clear() (Date per second)
+
+
+def test_lean_clear_leaves_the_handler_as_tornados_clear_does():
+    """WebHandler.clear() copies Tornado 6's body (to format Date once per second): this pins
+    that it sets the same attributes to the same values as RequestHandler.clear()."""
+    import tornado.web
+    from tornado.httputil import HTTPHeaders, HTTPServerRequest, RequestStartLine
+
+    from tornadopy.application import Application
+    from tornadopy.conf import override_settings
+
+    class Conn:
+        context = None
+
+        def set_close_callback(self, cb):
+            pass
+
+    with override_settings(MIDDLEWARE_CLASSES=()):
+        application = Application(urls=[])
+
+    def made(cls):
+        request = HTTPServerRequest(
+            connection=Conn(),
+            start_line=RequestStartLine("GET", "/", "HTTP/1.1"),
+            headers=HTTPHeaders({"Host": "x"}),
+        )
+        handler = cls(application, request)
+        handler.set_header("X-Extra", "1")
+        handler.write("junk")
+        handler.set_status(404)
+        handler.clear()
+        return handler
+
+    ours = made(WebHandler)
+    tornados = made(tornado.web.RequestHandler)
+    tornado.web.RequestHandler.clear(tornados)
+    ours_state = {k: v for k, v in vars(ours).items() if not k.startswith("_tp")}
+    theirs = vars(tornados)
+    for name in ("_write_buffer", "_status_code", "_reason"):
+        assert ours_state[name] == theirs[name], name
+    assert dict(ours._headers) == dict(tornados._headers) | {"Date": ours._headers["Date"]}
+    assert ours._headers["Date"].endswith(" GMT") and "X-Extra" not in ours._headers
+
+
+def test_date_header_is_current_to_the_second():
+    import email.utils
+    import time
+
+    from tornadopy.handler import _http_date
+
+    first = email.utils.parsedate_to_datetime(_http_date()).timestamp()
+    assert abs(first - time.time()) <= 1.5

@@ -26,14 +26,16 @@ import json
 import logging
 import re
 import sys
+import time
 import traceback
 from collections.abc import Awaitable
 from types import CoroutineType, TracebackType
 from typing import Any
 
+import tornado
 import tornado.locale
 import tornado.web
-from tornado import escape
+from tornado import escape, httputil
 from tornado.log import app_log, gen_log
 from tornado.web import HTTPError
 
@@ -85,6 +87,21 @@ class WebHandler(tornado.web.RequestHandler):
 
     def initialize(self, **kwargs: Any) -> None:  # route kwargs are in self._url_kwargs
         pass
+
+    def clear(self) -> None:
+        """Tornado's ``clear()`` with the ``Date`` header formatted once per second.
+
+        Formatting it (``email.utils.formatdate``) is one of the larger fixed costs of a Tornado
+        response. The body is Tornado 6's own; tests/test_handlers.py pins that it leaves the
+        handler in the same state as ``RequestHandler.clear``.
+        """
+        self._headers = httputil.HTTPHeaders(
+            {"Server": _SERVER, "Content-Type": "text/html; charset=UTF-8", "Date": _http_date()}
+        )
+        self.set_default_headers()
+        self._write_buffer: list[bytes] = []
+        self._status_code = 200
+        self._reason = "OK"
 
     # ------------------------------------------------------------------ user hooks
     def on_prepare(self) -> Awaitable[None] | None:
@@ -497,6 +514,19 @@ class WebHandler(tornado.web.RequestHandler):
 
 
 asyncio_Future = Any  # the future returned by finish()/render(); awaiting it is optional
+
+_SERVER = f"TornadoServer/{tornado.version}"
+_date_cache: tuple[int, str] = (0, "")
+
+
+def _http_date() -> str:
+    """``Date`` header value for now, formatted at most once per second."""
+    global _date_cache
+    now = time.time()
+    second = int(now)
+    if second != _date_cache[0]:
+        _date_cache = (second, httputil.format_timestamp(second))
+    return _date_cache[1]
 
 
 def _status_of(value: BaseException | None) -> int:
