@@ -160,3 +160,61 @@ async def test_static_url_prefix_and_static_url_still_work(tmp_path):
         css = await client.get("/assets/css/a%20b.css")
         old = await client.get("/static/css/a%20b.css")
     assert css.code == 200 and old.body == b"app:static/css/a b.css"
+
+
+# ---------------------------------------------------------------- exact routes (dict lookup)
+
+
+def _routes_app(urls):
+    with override_settings(MIDDLEWARE_CLASSES=()):
+        return Application(urls, static_path=None)
+
+
+def _named(text):
+    from tornado.web import RequestHandler
+
+    class H(RequestHandler):
+        def get(self, *args):
+            self.write(text + (f":{args[0]}" if args else ""))
+
+    return H
+
+
+def test_literal_routes_are_found_by_lookup_and_regex_routes_by_walk():
+    from tornadopy.application import exact_routes
+
+    application = _routes_app(
+        [(r"/about", _named("about")), (r"/item/(\d+)", _named("item")), (r"/a\.b", _named("dot"))]
+    )
+    assert set(application._exact_routes) == {"/about", "/healthz", "/readyz"}
+    assert exact_routes([]) == {}
+
+
+async def test_exact_lookup_answers_like_tornados_first_match_walk():
+    application = _routes_app(
+        [
+            (r"/about", _named("about")),
+            (r"/item/(\d+)", _named("item")),
+            (r"/(cat|dog)", _named("pet")),
+            (r"/cat", _named("never")),  # shadowed by the regex before it, as in Tornado
+            (r"/about", _named("second")),  # shadowed by the first /about
+        ]
+    )
+    assert "/cat" not in application._exact_routes
+    async with serve(application) as client:
+        about = await client.get("/about")
+        item = await client.get("/item/7")
+        cat = await client.get("/cat")
+        slash = await client.get("/about/")
+        missing = await client.get("/nope")
+    assert about.body == b"about" and item.body == b"item:7" and cat.body == b"pet:cat"
+    assert slash.code == 404 and missing.code == 404
+
+
+async def test_host_routes_added_later_take_precedence_over_the_lookup():
+    application = _routes_app([(r"/about", _named("about"))])
+    application.add_handlers(r"127\.0\.0\.1", [(r"/about", _named("host"))])
+    assert application._exact_routes == {}
+    async with serve(application) as client:
+        resp = await client.get("/about")
+    assert resp.body == b"host"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
+import re
 import sys
 from collections.abc import Awaitable, Iterable
 from types import CoroutineType
@@ -22,7 +23,7 @@ import tornado.locale
 import tornado.web
 from tornado import escape, httputil
 from tornado.log import access_log, app_log
-from tornado.routing import Matcher, Rule, URLSpec
+from tornado.routing import Matcher, PathMatches, Rule, URLSpec
 from tornado.web import HTTPError
 
 from tornadopy.conf import settings
@@ -83,6 +84,48 @@ def _follow_uri(request: httputil.HTTPServerRequest, path_changed: bool) -> None
     request.arguments = {k: list(v) for k, v in request.query_arguments.items()}
 
 
+_REGEX_META = frozenset(".^$*+?{}[]\\|()")
+
+
+def exact_routes(rules: list[Any]) -> dict[str, Rule]:
+    """``{path: rule}`` for the routes whose pattern is a literal path, where a dict lookup gives
+    the same answer as Tornado's first-match walk.
+
+    A literal route is kept only when no route before it matches its path (``/(.*)`` declared
+    before ``/about`` still wins, as in Tornado). Matching stops at the first route that is
+    neither a path regex nor the static matcher, since its answer cannot be known in advance.
+    """
+    exact: dict[str, Rule] = {}
+    earlier: list[Matcher] = []
+    for rule in rules:
+        matcher = getattr(rule, "matcher", None)
+        if not isinstance(matcher, (PathMatches, StaticMatcher)):
+            break
+        target = getattr(rule, "target", None)
+        if (
+            isinstance(matcher, PathMatches)
+            and not matcher.regex.groups
+            and isinstance(target, type)
+            and issubclass(target, tornado.web.RequestHandler)
+        ):
+            literal = matcher.regex.pattern.removeprefix("^").removesuffix("$")
+            if not _REGEX_META.intersection(literal) and literal not in exact:
+                probe = _PathOnly(literal)
+                if not any(m.match(probe) is not None for m in earlier):  # type: ignore[arg-type]
+                    exact[literal] = rule
+        earlier.append(matcher)
+    return exact
+
+
+class _PathOnly:
+    """The part of a request that path matchers read."""
+
+    __slots__ = ("path",)
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+
 class StaticMatcher(Matcher):
     """Matches what Tornado's three static routes match -- ``<prefix>(.*)``, ``/favicon.ico``,
     ``/robots.txt`` -- with a prefix test and a set lookup instead of three regexes."""
@@ -91,6 +134,11 @@ class StaticMatcher(Matcher):
 
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
+
+    @property
+    def patterns(self) -> tuple[str, ...]:
+        """The three Tornado patterns this matcher stands for (for ``tornadopy routes``)."""
+        return (re.escape(self.prefix) + "(.*)", r"/(favicon\.ico)", r"/(robots\.txt)")
 
     def match(self, request: httputil.HTTPServerRequest) -> dict[str, Any] | None:
         path = request.path
@@ -295,6 +343,7 @@ class Application(tornado.web.Application):
         super().__init__(rules, default_host, transforms, **conf)
         if static_path:
             self.settings["static_path"] = static_path  # static_url() reads it
+        self._exact_routes = exact_routes(rules)
 
     # ------------------------------------------------------------------ construction
     @staticmethod
@@ -343,6 +392,21 @@ class Application(tornado.web.Application):
         return table
 
     # ------------------------------------------------------------------ request plumbing
+    def find_handler(self, request: httputil.HTTPServerRequest, **kwargs: Any) -> Any:
+        """Tornado's routing, with literal paths (``/about``, ``/api/ping``) found in one dict
+        lookup instead of a walk through every route's regex (see :func:`exact_routes`)."""
+        exact = self._exact_routes
+        if exact:
+            rule = exact.get(request.path)
+            if rule is not None:
+                return self.get_handler_delegate(request, rule.target, rule.target_kwargs)
+        return super().find_handler(request, **kwargs)
+
+    def add_handlers(self, host_pattern: str, host_handlers: Any) -> None:
+        # host-specific routes go in front of the application's: walk them all from now on
+        self._exact_routes = {}
+        super().add_handlers(host_pattern, host_handlers)
+
     def start_request(self, server_conn: object, request_conn: Any) -> httputil.HTTPMessageDelegate:
         return _RequestDelegate(self, server_conn, request_conn)
 

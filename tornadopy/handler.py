@@ -326,9 +326,7 @@ class WebHandler(tornado.web.RequestHandler):
         return None
 
     def _tp_log_end_error(self, what: str) -> None:
-        app_log.error(
-            "Uncaught exception in %s %s", what, self._request_summary(), exc_info=True
-        )
+        app_log.error("Uncaught exception in %s %s", what, self._request_summary(), exc_info=True)
 
     async def _tp_end(self, pending: Any, rest: Any) -> None:
         """The rest of the end phase (from a pending hook, or ``rest``), then complete_finish,

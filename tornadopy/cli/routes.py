@@ -90,7 +90,7 @@ def _strip_end(pattern: str) -> str:
 
 def route_rows() -> list[Row]:
     """Build the application from the current settings and describe each of its routes."""
-    from tornadopy.application import Application
+    from tornadopy.application import Application, StaticMatcher
     from tornadopy.httpmodule.httpmodule import HttpModuleMiddleware
 
     app = Application()
@@ -99,11 +99,18 @@ def route_rows() -> list[Row]:
         mw.process_init(app)  # classifies ROUTE_MODULES keys into route names and regexes
     declared = {id(r["spec"]): r for r in app.route_table}
     rows = []
+    listed: list[tuple[Any, str]] = []
     for rule in app.wildcard_router.rules:
+        if isinstance(rule.matcher, StaticMatcher):  # one matcher for Tornado's three routes
+            listed.extend((rule, pattern) for pattern in rule.matcher.patterns)
+            continue
+        regex = getattr(rule.matcher, "regex", None)
+        listed.append(
+            (rule, _strip_end(regex.pattern) if regex is not None else repr(rule.matcher))
+        )
+    for rule, pattern in listed:
         entry = declared.get(id(rule))
         handler = rule.target
-        regex = getattr(rule.matcher, "regex", None)
-        pattern = _strip_end(regex.pattern) if regex is not None else repr(rule.matcher)
         name = entry["name"] if entry else getattr(rule, "name", None)
         path = entry["path"] if entry and not entry["path"].startswith("<") else _dotted(handler)
         applies = bool(getattr(handler, "http_modules_apply", False)) and mw is not None
