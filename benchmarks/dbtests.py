@@ -5,13 +5,19 @@ TechEmpower fortunes) in the MariaDB ``test`` database on 127.0.0.1:3306, create
 :func:`setup_database` (the runner calls it before starting the servers; it does nothing when
 they are already complete).
 
-Both sides use the same driver (aiomysql under SQLAlchemy 2's asyncio engine):
+Every side uses the same driver (aiomysql under SQLAlchemy 2's asyncio engine unless a
+``driver`` is named; :data:`DRIVERS` lists the MySQL drivers compared):
 
-- raw Tornado by hand: one engine per event loop, SQLAlchemy Core statements on
-  ``engine.connect()``/``engine.begin()``, SQLAlchemy's default pool;
-- tornadopy: ``Model`` classes on a ``DATABASE_CONNECTION`` entry, ``Model.Q.get`` and the
-  request's session from ``DBAlchemyMiddleware``, tornadopy's default ``SQLALCHEMY_CONFIGURATION``
-  (which includes ``pool_pre_ping``: one extra round trip when a connection is checked out).
+- raw Tornado by hand, Core (``RAW_HANDLERS``): one engine per event loop, SQLAlchemy Core
+  statements on ``engine.connect()``/``engine.begin()``, SQLAlchemy's default pool;
+- raw Tornado by hand, ORM (``raw_orm_handlers()``): the same engine, SQLAlchemy's own
+  ``AsyncSession`` (``async_sessionmaker``) and plain declarative classes -- issue 5's baseline;
+- tornadopy (``TP_HANDLERS``): ``Model`` classes on a ``DATABASE_CONNECTION`` entry,
+  ``Model.Q.get`` and the request's session from ``DBAlchemyMiddleware``, tornadopy's default
+  ``SQLALCHEMY_CONFIGURATION`` (``pool_pre_ping`` on: a socket check per checkout, see
+  docs/db.md);
+- ``basedb`` against the driver called by hand (``basedb_handlers()`` /
+  ``driver_handlers()``), on raw Tornado handlers so only the database layer differs.
 """
 
 from __future__ import annotations
@@ -24,14 +30,27 @@ from typing import Any
 
 import tornado.web
 from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, func, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from tornadopy.db.dbalchemy import Model
 from tornadopy.handler import ApiHandler, WebHandler
 
 DB_HOST, DB_PORT = "127.0.0.1", 3306
 DB_URL = f"mysql+aiomysql://root@{DB_HOST}:{DB_PORT}/test?charset=utf8mb4"
+DRIVERS = ("aiomysql", "asyncmy")
+
+
+def db_url(driver: str = "aiomysql") -> str:
+    """The benchmark database's URL for a MySQL asyncio driver."""
+    return f"mysql+{driver}://root@{DB_HOST}:{DB_PORT}/test?charset=utf8mb4"
+
+
 CONNECTION = "tpbench"
 WORLD_ROWS = 10000
 TEMPLATE_PATH = str(Path(__file__).with_name("templates"))
@@ -118,6 +137,8 @@ def setup() -> None:
 # ---------------------------------------------------------------------- raw Tornado
 
 _engines: dict[Any, AsyncEngine] = {}
+#: the driver of the raw handlers (``benchmarks.dbcompare`` sets it per process)
+RAW_DRIVER = ["aiomysql"]
 
 
 def raw_engine() -> AsyncEngine:
@@ -125,7 +146,7 @@ def raw_engine() -> AsyncEngine:
     loop = asyncio.get_running_loop()
     engine = _engines.get(loop)
     if engine is None:
-        engine = _engines[loop] = create_async_engine(DB_URL)
+        engine = _engines[loop] = create_async_engine(db_url(RAW_DRIVER[0]))
     return engine
 
 
@@ -189,6 +210,231 @@ RAW_HANDLERS: dict[str, type] = {
     "queries": RawQueries,
     "fortunes": RawFortunes,
     "updates": RawUpdates,
+}
+
+# ---------------------------------------------------------------------- raw Tornado, ORM
+
+
+class RawBase(DeclarativeBase):
+    pass
+
+
+class RawWorld(RawBase):
+    __tablename__ = "tpbench_world"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    randomNumber: Mapped[int] = mapped_column(Integer)
+
+
+class RawFortune(RawBase):
+    __tablename__ = "tpbench_fortune"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    message: Mapped[str] = mapped_column(String(2048))
+
+
+_sessionmakers: dict[Any, async_sessionmaker[AsyncSession]] = {}
+
+
+def raw_sessions() -> async_sessionmaker[AsyncSession]:
+    """SQLAlchemy's ``async_sessionmaker`` on :func:`raw_engine` (one per event loop)."""
+    loop = asyncio.get_running_loop()
+    maker = _sessionmakers.get(loop)
+    if maker is None:
+        maker = _sessionmakers[loop] = async_sessionmaker(raw_engine(), expire_on_commit=False)
+    return maker
+
+
+class OrmDb(tornado.web.RequestHandler):
+    async def get(self) -> None:
+        async with raw_sessions()() as session:
+            world = await session.get(RawWorld, _random_id())
+        assert world is not None
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.write(json.dumps({"id": world.id, "randomNumber": world.randomNumber}))
+
+
+class OrmQueries(tornado.web.RequestHandler):
+    async def get(self) -> None:
+        out = []
+        async with raw_sessions()() as session:
+            for _ in range(queries_count(self)):
+                world = await session.get(RawWorld, _random_id())
+                assert world is not None
+                out.append({"id": world.id, "randomNumber": world.randomNumber})
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.write(json.dumps(out))
+
+
+class OrmFortunes(tornado.web.RequestHandler):
+    async def get(self) -> None:
+        async with raw_sessions()() as session:
+            rows = (await session.scalars(select(RawFortune))).all()
+        fortunes = [(f.id, f.message) for f in rows]
+        fortunes.append((0, EXTRA_FORTUNE))
+        fortunes.sort(key=lambda f: f[1])
+        self.render("fortunes.html", fortunes=fortunes)
+
+
+class OrmUpdates(tornado.web.RequestHandler):
+    async def get(self) -> None:
+        out = []
+        async with raw_sessions()() as session:
+            for _ in range(queries_count(self)):
+                world = await session.get(RawWorld, _random_id())
+                assert world is not None
+                world.randomNumber = random.randint(1, 10000)
+                out.append({"id": world.id, "randomNumber": world.randomNumber})
+            await session.commit()
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.write(json.dumps(out))
+
+
+RAW_ORM_HANDLERS: dict[str, type] = {
+    "db": OrmDb,
+    "queries": OrmQueries,
+    "fortunes": OrmFortunes,
+    "updates": OrmUpdates,
+}
+
+# ---------------------------------------------------------------------- basedb / the driver
+
+_bdbs: dict[Any, Any] = {}
+
+
+def bdb() -> Any:
+    """One ``basedb`` handle per event loop on the benchmark database (tornadopy's defaults)."""
+    from tornadopy.db import basedb
+
+    loop = asyncio.get_running_loop()
+    db = _bdbs.get(loop)
+    if db is None:
+        db = _bdbs[loop] = basedb.database(url=db_url(RAW_DRIVER[0]))
+    return db
+
+
+class BasedbDb(tornado.web.RequestHandler):
+    async def get(self) -> None:
+        rows = await bdb().select("tpbench_world", what="id, randomNumber", where=_random_id())
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.write(json.dumps({"id": rows[0].id, "randomNumber": rows[0].randomNumber}))
+
+
+class BasedbQueries(tornado.web.RequestHandler):
+    async def get(self) -> None:
+        db, out = bdb(), []
+        for _ in range(queries_count(self)):
+            rows = await db.select("tpbench_world", what="id, randomNumber", where=_random_id())
+            out.append({"id": rows[0].id, "randomNumber": rows[0].randomNumber})
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.write(json.dumps(out))
+
+
+class BasedbFortunes(tornado.web.RequestHandler):
+    async def get(self) -> None:
+        rows = await bdb().select("tpbench_fortune", what="id, message")
+        fortunes = [(r.id, r.message) for r in rows]
+        fortunes.append((0, EXTRA_FORTUNE))
+        fortunes.sort(key=lambda f: f[1])
+        self.render("fortunes.html", fortunes=fortunes)
+
+
+class BasedbUpdates(tornado.web.RequestHandler):
+    async def get(self) -> None:
+        db, out = bdb(), []
+        async with db.transaction():
+            for _ in range(queries_count(self)):
+                rows = await db.select("tpbench_world", what="id, randomNumber", where=_random_id())
+                out.append({"id": rows[0].id, "randomNumber": random.randint(1, 10000)})
+            for w in out:
+                await db.update("tpbench_world", where=w["id"], randomNumber=w["randomNumber"])
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.write(json.dumps(out))
+
+
+BASEDB_HANDLERS: dict[str, type] = {
+    "db": BasedbDb,
+    "queries": BasedbQueries,
+    "fortunes": BasedbFortunes,
+    "updates": BasedbUpdates,
+}
+
+_pools: dict[Any, Any] = {}
+_SELECT_WORLD = "SELECT id, randomNumber FROM tpbench_world WHERE id = %s"
+_UPDATE_WORLD_SQL = "UPDATE tpbench_world SET randomNumber = %s WHERE id = %s"
+
+
+async def driver_pool() -> Any:
+    """The driver's own pool (aiomysql or asyncmy), autocommit on as hand-written code keeps it."""
+    loop = asyncio.get_running_loop()
+    pool = _pools.get(loop)
+    if pool is None:
+        module: Any = __import__(RAW_DRIVER[0])
+        pool = _pools[loop] = await module.create_pool(
+            host=DB_HOST, port=DB_PORT, user="root", db="test", charset="utf8mb4",
+            autocommit=True, minsize=1, maxsize=10,
+        )  # fmt: skip
+    return pool
+
+
+async def _driver_rows(sql: str, args: Any = None) -> Any:
+    pool = await driver_pool()
+    async with pool.acquire() as conn, conn.cursor() as cur:
+        await cur.execute(sql, args)
+        return await cur.fetchall()
+
+
+class DriverDb(tornado.web.RequestHandler):
+    async def get(self) -> None:
+        (row,) = await _driver_rows(_SELECT_WORLD, (_random_id(),))
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.write(json.dumps({"id": row[0], "randomNumber": row[1]}))
+
+
+class DriverQueries(tornado.web.RequestHandler):
+    async def get(self) -> None:
+        out = []
+        for _ in range(queries_count(self)):
+            (row,) = await _driver_rows(_SELECT_WORLD, (_random_id(),))
+            out.append({"id": row[0], "randomNumber": row[1]})
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.write(json.dumps(out))
+
+
+class DriverFortunes(tornado.web.RequestHandler):
+    async def get(self) -> None:
+        rows = await _driver_rows("SELECT id, message FROM tpbench_fortune")
+        fortunes = [(r[0], r[1]) for r in rows]
+        fortunes.append((0, EXTRA_FORTUNE))
+        fortunes.sort(key=lambda f: f[1])
+        self.render("fortunes.html", fortunes=fortunes)
+
+
+class DriverUpdates(tornado.web.RequestHandler):
+    async def get(self) -> None:
+        out = []
+        pool = await driver_pool()
+        async with pool.acquire() as conn:
+            await conn.begin()
+            try:
+                async with conn.cursor() as cur:
+                    for _ in range(queries_count(self)):
+                        await cur.execute(_SELECT_WORLD, (_random_id(),))
+                        (row,) = await cur.fetchall()
+                        out.append({"id": row[0], "randomNumber": random.randint(1, 10000)})
+                    for w in out:
+                        await cur.execute(_UPDATE_WORLD_SQL, (w["randomNumber"], w["id"]))
+                await conn.commit()
+            except BaseException:
+                await conn.rollback()
+                raise
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.write(json.dumps(out))
+
+
+DRIVER_HANDLERS: dict[str, type] = {
+    "db": DriverDb,
+    "queries": DriverQueries,
+    "fortunes": DriverFortunes,
+    "updates": DriverUpdates,
 }
 
 # ---------------------------------------------------------------------- tornadopy
@@ -258,6 +504,15 @@ TP_HANDLERS: dict[str, type] = {
 TP_SETTINGS: dict[str, Any] = {
     "DATABASE_CONNECTION": {CONNECTION: {"connections": [{"ROLE": "master", "URL": DB_URL}]}},
 }
+
+
+def tp_settings(driver: str = "aiomysql") -> dict[str, Any]:
+    """:data:`TP_SETTINGS` on another MySQL driver."""
+    return {
+        "DATABASE_CONNECTION": {
+            CONNECTION: {"connections": [{"ROLE": "master", "URL": db_url(driver)}]}
+        },
+    }
 
 
 # ---------------------------------------------------------------------- checks

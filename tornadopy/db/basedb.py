@@ -47,11 +47,13 @@ from types import TracebackType
 from typing import Any
 
 from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
+from sqlalchemy.util import greenlet_spawn
 
 from tornadopy.conf import settings
 from tornadopy.db.dbalchemy.config import EngineSpec, async_url, engine_options
-from tornadopy.db.dbalchemy.engines import get_group, registry
+from tornadopy.db.dbalchemy.engines import EngineRegistry, registry
 from tornadopy.db.dbalchemy.routing import is_write_sql
 from tornadopy.db.dbalchemy.session import run_to_completion
 from tornadopy.exception import ImproperlyConfigured
@@ -251,6 +253,9 @@ class DB:
         self._tx: ContextVar[AsyncConnection | None] = ContextVar(
             f"basedb_tx_{id(self)}", default=None
         )
+        # the engine of the last registry (event loop) that asked; a new registry (another
+        # loop, a fork, dispose_all()) looks it up again
+        self._engine: tuple[EngineRegistry, AsyncEngine] | None = None
 
     def __repr__(self) -> str:
         where = self.spec.label if self.spec is not None else f"connection {self.connection!r}"
@@ -259,9 +264,16 @@ class DB:
     @property
     def engine(self) -> AsyncEngine:
         """The engine of the running event loop (made on first use)."""
+        reg = registry()
+        cached = self._engine
+        if cached is not None and cached[0] is reg:
+            return cached[1]
         if self.spec is not None:
-            return registry().url_engine(self.spec)
-        return get_group(self.connection or "default").master
+            engine = reg.url_engine(self.spec)
+        else:
+            engine = reg.group(self.connection or "default").master
+        self._engine = (reg, engine)
+        return engine
 
     @property
     def dialect_name(self) -> str:
@@ -270,10 +282,20 @@ class DB:
     # ------------------------------------------------------------------ execution
     async def _execute(self, parts: list[Part], *, write: bool) -> Any:
         engine = self.engine
-        sql, params = render(parts, engine.dialect.paramstyle)
+        dialect = engine.dialect
+        sql, params = render(parts, dialect.paramstyle)
         conn = self._tx.get()
+        native = dialect.driver in NATIVE_DRIVERS
         if conn is not None:
+            if native:
+                driver = conn.sync_connection.connection.driver_connection  # type: ignore[union-attr]
+                try:
+                    return await _native_run(driver, sql, params, _cursor_class(dialect))
+                except Exception as exc:
+                    raise _translate(exc, sql, params, driver) from exc
             return await self._run(conn, sql, params)
+        if native:
+            return await _native_once(engine, sql, params, write, _cursor_class(dialect))
         async with engine.connect() as conn:
             result = await self._run(conn, sql, params)
             if write or not isinstance(result, list):
@@ -451,6 +473,100 @@ class DB:
     def transaction(self) -> Transaction:
         """``async with db.transaction():`` -- commit at the end, roll back on an exception."""
         return Transaction(self)
+
+
+#: drivers whose pooled connections basedb talks to directly (see :func:`_native_once`)
+NATIVE_DRIVERS = frozenset({"aiomysql", "asyncmy"})
+
+
+class _Outcome:
+    """What a statement without rows left: ``rowcount`` and ``lastrowid``."""
+
+    __slots__ = ("lastrowid", "rowcount")
+
+    def __init__(self, rowcount: int, lastrowid: Any) -> None:
+        self.rowcount = rowcount
+        self.lastrowid = lastrowid
+
+
+def _cursor_class(dialect: Any) -> Any:
+    """SQLAlchemy's aiomysql cursor class (no ``SHOW WARNINGS`` round trip after a note)."""
+    return getattr(dialect.loaded_dbapi, "Cursor", None) if dialect.driver == "aiomysql" else None
+
+
+async def _native_run(driver: Any, sql: str, params: Any, cursor_class: Any = None) -> Any:
+    """Run one statement on a MySQL driver connection (aiomysql or asyncmy), natively."""
+    cursor = driver.cursor(cursor_class) if cursor_class is not None else driver.cursor()
+    if not hasattr(cursor, "execute"):
+        cursor = await cursor  # aiomysql: a context manager around a coroutine
+    try:
+        await cursor.execute(sql, params or None)
+        description = cursor.description
+        if description:
+            keys = [d[0] for d in description]
+            return [Row(zip(keys, row, strict=True)) for row in await cursor.fetchall()]
+        return _Outcome(cursor.rowcount, cursor.lastrowid)
+    finally:
+        await cursor.close()
+
+
+async def _native_once(
+    engine: AsyncEngine, sql: str, params: Any, write: bool, cursor_class: Any = None
+) -> Any:
+    """One statement outside a transaction, on a connection of ``engine``'s pool.
+
+    The connection comes from the same pool (pool events, the liveness check and the query
+    killer apply) but the statement, then the ``COMMIT`` (a write) or the ``ROLLBACK`` that ends
+    a read's snapshot, go straight through the driver; the connection goes back to the pool as
+    already reset: two round trips, without SQLAlchemy's statement machinery.
+    """
+    fairy = await engine.raw_connection()
+    driver: Any = fairy.driver_connection
+    try:
+        result = await _native_run(driver, sql, params, cursor_class)
+        if write or not isinstance(result, list):
+            await driver.commit()
+        else:
+            await driver.rollback()
+    except BaseException as exc:
+        invalidated = await run_to_completion(_release_failed(fairy, driver, exc))
+        if isinstance(exc, Exception):
+            raise _translate(exc, sql, params, driver, invalidated) from exc
+        raise
+    fairy._close_special(transaction_reset=True)  # type: ignore[attr-defined]
+    return result
+
+
+def _server_error(exc: BaseException, driver: Any) -> bool:
+    """True for an error the server answered (a duplicate key, bad SQL): the link is fine."""
+    error = getattr(driver, "Error", None)
+    code = exc.args[0] if exc.args else None
+    return error is not None and isinstance(exc, error) and isinstance(code, int) and code < 2000
+
+
+async def _release_failed(fairy: Any, driver: Any, exc: BaseException) -> bool:
+    """Give the connection of a failed statement back: rolled back, or invalidated (True)."""
+    if _server_error(exc, driver):
+        try:
+            await driver.rollback()
+        except Exception:
+            pass
+        else:
+            fairy._close_special(transaction_reset=True)
+            return False
+    # lost, cancelled mid-statement (the query killer ends it on the server), or unknown state
+    await greenlet_spawn(fairy.invalidate, exc)
+    return True
+
+
+def _translate(
+    exc: Exception, sql: str, params: Any, driver: Any, invalidated: bool = False
+) -> Exception:
+    """A driver error as SQLAlchemy's exception of the same name (``IntegrityError``...)."""
+    error = getattr(driver, "Error", None)
+    if error is None or not isinstance(exc, error):
+        return exc
+    return DBAPIError.instance(sql, params, exc, error, connection_invalidated=invalidated)
 
 
 class Transaction:

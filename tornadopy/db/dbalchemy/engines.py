@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from tornadopy.conf import settings
 from tornadopy.exception import ImproperlyConfigured
 
+from . import pooling
 from .config import ConnectionSpec, EngineSpec, parse_connections
 from .killer import QueryKiller
 
@@ -40,14 +41,19 @@ PROBE_TIMEOUT = 5.0
 
 
 def create_engine(spec: EngineSpec) -> AsyncEngine:
-    """An :class:`AsyncEngine` for ``spec`` (no connection is opened yet)."""
+    """An :class:`AsyncEngine` for ``spec`` (no connection is opened yet), with the round-trip
+    savings of :mod:`.pooling` (no second reset on return; on MySQL/MariaDB a socket check
+    instead of a ``COM_PING`` per checkout when ``pool_pre_ping`` is on)."""
     try:
-        return create_async_engine(spec.url, **spec.options)
+        options, idle = pooling.engine_options(spec.url, spec.options)
+        engine = create_async_engine(spec.url, **options)
     except (TypeError, ValueError) as exc:
         raise ImproperlyConfigured(
             f"cannot create the engine for {spec.label}: {exc} "
             "(check SQLALCHEMY_CONFIGURATION and the connection's OPTIONS)"
         ) from exc
+    pooling.install(engine, idle)
+    return engine
 
 
 async def ping_engine(engine: AsyncEngine, count: int = 1) -> None:

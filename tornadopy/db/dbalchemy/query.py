@@ -21,7 +21,7 @@ from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Select, func, select
 
-from .session import DBSession, get_scope, session_scope
+from .session import DBSession, _current, session_scope
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -60,7 +60,7 @@ class Pagination(Generic[T]):
 class Query(Generic[T]):
     """An immutable ``SELECT`` of one model with awaited terminal methods."""
 
-    __slots__ = ("_session", "model", "statement")
+    __slots__ = ("_session", "_statement", "model")
 
     def __init__(
         self,
@@ -69,8 +69,16 @@ class Query(Generic[T]):
         session: DBSession | None = None,
     ) -> None:
         self.model = model
-        self.statement: Select[Any] = select(model) if statement is None else statement
+        self._statement = statement  # built on first use: ``get`` needs none
         self._session = session
+
+    @property
+    def statement(self) -> Select[Any]:
+        """The ``SELECT`` this query runs."""
+        statement = self._statement
+        if statement is None:
+            statement = self._statement = select(self.model)
+        return statement
 
     def __repr__(self) -> str:
         return f"<Query {self.model.__name__}: {self.statement}>"
@@ -109,13 +117,20 @@ class Query(Generic[T]):
         return self._with(self.statement.distinct(*expr))
 
     # ------------------------------------------------------------------ execution
-    async def _run(self, work: Callable[[DBSession], Awaitable[R]]) -> R:
+    def _current_session(self) -> DBSession | None:
+        """The session to run in: the query's own, else the current scope's (or None)."""
         if self._session is not None:
-            return await work(self._session)
+            return self._session
+        scope = _current.get()
+        if scope is None:
+            return None
+        return scope.session(getattr(self.model, "__connection_name__", "default"))
+
+    async def _run(self, work: Callable[[DBSession], Awaitable[R]]) -> R:
+        session = self._current_session()
+        if session is not None:
+            return await work(session)
         name = getattr(self.model, "__connection_name__", "default")
-        scope = get_scope()
-        if scope is not None:
-            return await work(scope.session(name))
         async with session_scope(name) as session:
             return await work(session)
 
@@ -151,6 +166,10 @@ class Query(Generic[T]):
 
     async def get(self, ident: Any) -> T | None:
         """The instance with primary key ``ident`` (from the session's identity map if loaded)."""
+
+        session = self._current_session()  # the common case, without a closure
+        if session is not None:
+            return await session.get(self.model, ident)
 
         async def work(s: DBSession) -> T | None:
             return await s.get(self.model, ident)
