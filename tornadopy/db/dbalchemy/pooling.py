@@ -113,11 +113,16 @@ def socket_is_dead(driver_connection: Any) -> bool:
     sock = transport.get_extra_info("socket")
     if sock is None:
         return True
-    try:
-        readable, _, _ = select.select([sock.fileno()], [], [], 0)
-    except (OSError, ValueError):
+    fd = sock.fileno()
+    if fd < 0:
         return True
-    return bool(readable)  # unread bytes or EOF in the kernel's buffer
+    poller = select.poll()  # poll, not select: no limit on the descriptor's number
+    poller.register(fd, select.POLLIN | select.POLLPRI)
+    try:
+        events = poller.poll(0)
+    except OSError:
+        return True
+    return bool(events)  # unread bytes, EOF or an error on the socket
 
 
 class LivenessCheck:
