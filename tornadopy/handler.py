@@ -40,7 +40,7 @@ from tornado.log import app_log, gen_log
 from tornado.web import HTTPError
 
 from tornadopy import exception as _exceptions
-from tornadopy.eager import done_future, run_eagerly
+from tornadopy.eager import done_future, start
 from tornadopy.middleware import EMPTY, Clear, run_hooks, run_sync
 
 __all__ = ["ApiHandler", "ErrorHandler", "FlashMessageMixIn", "WebHandler"]
@@ -260,9 +260,9 @@ class WebHandler(tornado.web.RequestHandler):
                 pending = run_sync(mw.response, clear, self, clear, self._write_buffer)
             except Exception:
                 self._tp_hook_writes = False
-                return run_eagerly(self._tp_recover(sys.exc_info()))
+                return start(self._tp_recover(sys.exc_info()))
             if pending is not None:
-                return run_eagerly(self._tp_finish(*pending))
+                return start(self._tp_finish(*pending))
             self._tp_hook_writes = False
         self._tp_send()
         end = self._tp_end_sync()
@@ -317,9 +317,9 @@ class WebHandler(tornado.web.RequestHandler):
                 self._tp_log_end_error("process_endcall")
                 pending = None
             if pending is not None:
-                return run_eagerly(self._tp_end(*pending))
+                return start(self._tp_end(*pending))
         if self._tp_custom_complete or self._tp_cleanups:
-            return run_eagerly(self._tp_end(None, ()))
+            return start(self._tp_end(None, ()))
         done = getattr(self.application, "request_done", None)
         if done is not None:
             done(self.request)
@@ -394,19 +394,40 @@ class WebHandler(tornado.web.RequestHandler):
         if self._tp_state != _OPEN:
             raise RuntimeError("Cannot render() after finish()")
         hooks = self._tp_mw.render
-        if not hooks or self._tp_clear.cleared:
-            return tornado.web.RequestHandler.render(self, template_name, **kwargs)
-        self._tp_state = _RENDERING
-        self._finished = True
-        self._auto_finish = False
-        fut = run_eagerly(self._tp_render(hooks, template_name, kwargs))
-        self._tp_future = fut
-        return fut
+        clear = self._tp_clear
+        if hooks and not clear.cleared:
+            # sync-first like the other phases; the hooks see the handler as finishing
+            self._tp_state = _RENDERING
+            self._finished = True
+            self._auto_finish = False
+            try:
+                pending = run_sync(hooks, clear, self, clear, template_name, **kwargs)
+            except Exception:
+                fut = self._tp_future = start(self._tp_recover(sys.exc_info()))
+                return fut
+            if pending is not None:
+                fut = self._tp_future = start(self._tp_render(*pending, template_name, kwargs))
+                return fut
+            self._tp_state = _OPEN
+            self._finished = False
+        return tornado.web.RequestHandler.render(self, template_name, **kwargs)
 
-    async def _tp_render(self, hooks: Any, template_name: str, kwargs: dict[str, Any]) -> None:
+    async def _tp_render(
+        self, pending: Any, rest: Any, template_name: str, kwargs: dict[str, Any]
+    ) -> None:
+        """The rest of the render phase from the first hook that returned an awaitable."""
         clear = self._tp_clear
         try:
-            await run_hooks(hooks, clear, self, clear, template_name, **kwargs)
+            if not await pending:
+                for hook in rest:  # the hook loop of run_sync, awaiting
+                    if clear.cleared:
+                        break
+                    result = hook(self, clear, template_name, **kwargs)
+                    if result is not None:
+                        if result.__class__ is CoroutineType or hasattr(result, "__await__"):
+                            result = await result
+                        if result:
+                            break
             self._tp_state = _OPEN
             self._finished = False
             fut = tornado.web.RequestHandler.render(self, template_name, **kwargs)
@@ -444,7 +465,7 @@ class WebHandler(tornado.web.RequestHandler):
         if not hooks or self._tp_clear.cleared or self._tp_exc_future is not None:
             self._tp_log(typ, value, tb)
             return
-        self._tp_exc_future = run_eagerly(self._tp_exception(hooks, typ, value, tb))
+        self._tp_exc_future = start(self._tp_exception(hooks, typ, value, tb))
 
     async def _tp_exception(self, hooks: Any, typ: Any, value: Any, tb: Any) -> None:
         clear = self._tp_clear
@@ -508,7 +529,7 @@ class WebHandler(tornado.web.RequestHandler):
             # Tornado abandons a streaming handler whose body never completes: still run the
             # end hooks once so per-request resources are released.
             self._tp_state = _DONE
-            run_eagerly(self._tp_end(None, self._tp_mw.endcall))
+            start(self._tp_end(None, self._tp_mw.endcall))
 
 
 asyncio_Future = Any  # the future returned by finish()/render(); awaiting it is optional

@@ -109,8 +109,7 @@ def make_middleware(name, phases=("call", "request", "render", "response", "endc
         async def process_endcall_async(self, handler, clear):
             LOG.append(f"{name}.endcall")
 
-        # the opposite of the others: endcall is plain by default, async in the "sync" names
-        ns["process_endcall"] = _hook(name, "endcall", process_endcall, process_endcall_async)
+        ns["process_endcall"] = _hook(name, "endcall", process_endcall_async, process_endcall)
     if "exception" in phases:
 
         async def process_exception(self, handler, clear, typ, value, tb):

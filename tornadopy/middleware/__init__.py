@@ -72,7 +72,9 @@ async def run_hooks(hooks: Sequence[Hook], clear: Clear, *args: Any, **kwargs: A
     return False
 
 
-def run_sync(hooks: Sequence[Hook], clear: Clear, *args: Any) -> tuple[Any, Sequence[Hook]] | None:
+def run_sync(
+    hooks: Sequence[Hook], clear: Clear, *args: Any, **kwargs: Any
+) -> tuple[Any, Sequence[Hook]] | None:
     """Run ``hooks`` for as long as they answer synchronously (sync-first phases).
 
     Returns None when the phase is over -- every hook ran, one returned a truthy value, or
@@ -80,12 +82,13 @@ def run_sync(hooks: Sequence[Hook], clear: Clear, *args: Any) -> tuple[Any, Sequ
     returns ``(awaitable, rest)``: the caller awaits it (a truthy result ends the phase) and
     then runs the hooks of ``rest`` the same way, from a coroutine. Plain ``def`` hooks (every
     shipped middleware) therefore cost a call each and no coroutine; a hook that raises ends
-    the phase and the exception propagates.
+    the phase and the exception propagates. The caller runs the rest in a Task
+    (:func:`tornadopy.eager.start`) before the awaitable is first stepped.
     """
     for index, hook in enumerate(hooks):
         if clear.cleared:
             return None
-        result = hook(*args)
+        result = hook(*args, **kwargs)
         if result is not None:
             if result.__class__ is CoroutineType or hasattr(result, "__await__"):
                 return result, hooks[index + 1 :]
