@@ -128,7 +128,8 @@ async def test_seed_options_are_accepted(redis_location):
         await cache.set("k", "v")
         assert await cache.get("k") == "v"
         kwargs = cache.client.connection_pool.connection_kwargs
-        assert kwargs["socket_timeout"] == 2
+        assert kwargs["socket_timeout"] is None  # redis-py's per-read timers: never
+        assert cache.guard.budget == 2  # socket_timeout is the guard's per-call budget
         assert kwargs["health_check_interval"] == 120
 
 
@@ -143,7 +144,9 @@ async def test_default_time_budget(redis_location):
     async with closing(make(redis_location)) as cache:
         pool = cache.client.connection_pool
         kwargs = pool.connection_kwargs
-        assert kwargs["socket_timeout"] == 1.0
+        # the 1.0 s budget is the guard's (one watchdog timer), not redis-py's socket_timeout
+        assert kwargs.get("socket_timeout") is None
+        assert cache.guard.budget == 1.0
         assert kwargs["socket_connect_timeout"] == 0.5
         assert pool.max_connections == 50
         assert (cache.guard.gate.size, cache.guard.gate.timeout) == (50, 0.5)
@@ -262,13 +265,16 @@ async def test_timed_out_incr_leaves_no_stale_reply(redis_location):
         async with closing(cache):
             await cache.set("n", 1)
             await cache.set("s", "text")
+            # load the incr script first: otherwise the delayed call is a NOSCRIPT reply that
+            # never gets to SCRIPT LOAD + EVALSHA, and nothing is incremented
+            assert await cache.incr("n") == 2
             proxy.delay = 0.5
             with pytest.raises(TimeoutError):
                 await asyncio.wait_for(cache.incr("n"), 0.15)
             proxy.delay = 0
             await asyncio.sleep(0.6)
             assert await cache.get("s") == "text"
-            assert await cache.get("n") == 2
+            assert await cache.get("n") == 3  # the cancelled incr was applied; its reply dropped
 
 
 # ---------------------------------------------------------------- C3: frozen server
@@ -304,6 +310,52 @@ async def test_frozen_redis_new_connections_also_fail_within_the_budget(own_redi
             own_redis.resume()
         assert elapsed < 2.0
         assert await cache.get("k") is None
+
+
+async def test_frozen_redis_raw_calls_in_the_guard_and_pipelines_keep_the_budget(own_redis):
+    """The budget is the guard's: raw client calls and pipelines inside ``async with
+    rc.guard`` fail within it too, the cancelled connection is not reused, and the guard's
+    gate and bookkeeping are left clean."""
+    async with closing(make(own_redis.location, cls=RedisClient)) as rc:
+        async with rc.guard:
+            await rc.client.set("k", b"v")
+        own_redis.pause()
+        try:
+            for label in ("raw", "pipeline"):
+                started = time.monotonic()
+                with pytest.raises(CacheError, match="did not answer in time"):
+                    async with rc.guard:
+                        if label == "raw":
+                            await rc.client.get("k")
+                        else:
+                            async with rc.client.pipeline(transaction=True) as pipe:
+                                await pipe.get("k").set("k2", b"w").execute()
+                assert 0.9 < time.monotonic() - started < 2.0, label
+        finally:
+            own_redis.resume()
+        assert rc.guard.gate.free == rc.guard.gate.size
+        assert not rc.guard._busy
+        async with rc.guard:
+            assert await rc.client.get("k") == b"v"
+
+
+async def test_budget_does_not_swallow_an_outer_cancellation(redis_location):
+    """A call cancelled from outside (client gone) stays a CancelledError, not a CacheError,
+    and leaves nothing behind."""
+    host, port = redis_location.split(":")
+    async with TcpProxy(host, int(port)) as proxy:
+        cache = make(proxy.location)
+        async with closing(cache):
+            await cache.set("k", "v")
+            proxy.delay = 0.3
+            task = asyncio.ensure_future(cache.get("k"))
+            await asyncio.sleep(0.1)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert not cache.guard._busy and cache.guard.gate.free == cache.guard.gate.size
+            proxy.delay = 0
+            assert await cache.get("k") == "v"
 
 
 # ---------------------------------------------------------------- C2: down, restarted
