@@ -767,10 +767,8 @@ def _on_signal(signum: int, frame: Any) -> None:
 
 
 #: ``--short``: the whole matrix in under 3 minutes (on 2 CPUs, ~50 rows)
-SHORT = {"duration": 2.0, "rounds": 1, "warmup": 0.0}
-NORMAL = {"duration": 5.0, "rounds": 3, "warmup": 1.0}
-#: requests on one connection that warm every row up before any timed load
-WARMUP_REQUESTS = 50
+SHORT = {"duration": 2.0, "rounds": 1, "warmup": 0.0, "warmup_requests": 10}
+NORMAL = {"duration": 5.0, "rounds": 3, "warmup": 1.0, "warmup_requests": 50}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -785,20 +783,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--db-connections",
         type=int,
-        default=32,
-        help="connections for the database test types (32: MariaDB is shared, max_connections "
-        "151, and Django opens one connection per concurrent request)",
+        default=16,
+        help="connections for the database test types (16: MariaDB is shared, max_connections "
+        "151, Django opens one connection per concurrent request, and 16 requests in flight "
+        "keep one server process busy)",
     )
     parser.add_argument("--threads", type=int, default=1, help="wrk threads (1)")
     parser.add_argument(
         "--warmup",
         type=float,
-        help="warm-up seconds of load per row, after 50 requests on one connection (1; --short 0)",
+        help="warm-up seconds of load per row, after --warmup-requests (1; --short 0)",
+    )
+    parser.add_argument(
+        "--warmup-requests",
+        type=int,
+        help="requests on one connection that warm each row up first (50; --short 10)",
     )
     parser.add_argument(
         "--short",
         action="store_true",
-        help="1 round of 2 s, warm-up of 50 requests only: the whole matrix in under 3 minutes",
+        help="1 round of 2 s, warm-up of 10 requests only: the whole matrix in under 3 minutes",
     )
     parser.add_argument(
         "--only", help="comma list of servers, tests, or server:test (the baseline is added)"
@@ -891,7 +895,7 @@ def main(argv: list[str] | None = None) -> int:
     command = " ".join(["python -m benchmarks.run", *(sys.argv[1:] if argv is None else argv)])
     settings_line = (
         f"{args.duration:g}s per run, {args.rounds} interleaved round(s), warm-up "
-        f"{WARMUP_REQUESTS} requests + {args.warmup:g}s of load per row, loop {args.loop}"
+        f"{args.warmup_requests} requests + {args.warmup:g}s of load per row, loop {args.loop}"
     )
     print(f"machine: {machine_summary()}; load average {load_before}")
     print(
@@ -944,7 +948,7 @@ def main(argv: list[str] | None = None) -> int:
             if row.failure:
                 continue
             try:
-                warm_up_requests(procs[row.server], row.test, row.headers, WARMUP_REQUESTS)
+                warm_up_requests(procs[row.server], row.test, row.headers, args.warmup_requests)
             except RuntimeError as exc:
                 row.failure = f"warm-up: {str(exc).splitlines()[0][:200]}"
                 continue
