@@ -28,7 +28,7 @@ import re
 import sys
 import time
 import traceback
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Coroutine
 from types import CoroutineType, TracebackType
 from typing import Any
 
@@ -265,8 +265,8 @@ class WebHandler(tornado.web.RequestHandler):
                 return start(self._tp_finish(*pending))
             self._tp_hook_writes = False
         self._tp_send()
-        end = self._tp_end_sync()
-        return done_future() if end is None else end
+        end = self._tp_end_begin()
+        return done_future() if end is None else start(end)
 
     async def _tp_finish(self, pending: Any, rest: Any) -> None:
         """The rest of the response phase from the first hook that returned an awaitable."""
@@ -289,9 +289,9 @@ class WebHandler(tornado.web.RequestHandler):
             return
         self._tp_hook_writes = False
         self._tp_send()
-        end = self._tp_end_sync()
+        end = self._tp_end_begin()
         if end is not None:
-            await end
+            await end  # in this Task: no second one for the end phase
 
     def _tp_send(self) -> None:
         """Tornado's finish(): the response goes to the connection."""
@@ -306,8 +306,9 @@ class WebHandler(tornado.web.RequestHandler):
         self._tp_sent = True
         self._tp_state = _DONE
 
-    def _tp_end_sync(self) -> asyncio_Future | None:
-        """End hooks, complete_finish, cleanups; None when all of it completed synchronously."""
+    def _tp_end_begin(self) -> Coroutine[Any, Any, None] | None:
+        """End hooks, complete_finish, cleanups, synchronously while they allow: None when all
+        of it is done, else the coroutine doing the rest (for the caller to start or await)."""
         mw = self._tp_mw
         if mw.endcall:
             clear = self._tp_clear
@@ -317,9 +318,9 @@ class WebHandler(tornado.web.RequestHandler):
                 self._tp_log_end_error("process_endcall")
                 pending = None
             if pending is not None:
-                return start(self._tp_end(*pending))
+                return self._tp_end(*pending)
         if self._tp_custom_complete or self._tp_cleanups:
-            return start(self._tp_end(None, ()))
+            return self._tp_end(None, ())
         done = getattr(self.application, "request_done", None)
         if done is not None:
             done(self.request)
