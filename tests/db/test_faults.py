@@ -45,7 +45,7 @@ async def test_killed_pooled_connection_is_replaced(mysql_server, driver):
         first = await conn_id()
         run_sql(MYSQL_PORT, f"KILL CONNECTION {int(first)}")
         assert not server_has_connection(first)
-        second = await conn_id()  # no error: the pre-ping saw the dead connection
+        second = await conn_id()  # no error: the checkout saw the dead connection (pooling.py)
         assert second != first
         assert get_engine().pool.checkedout() == 0
 
