@@ -7,6 +7,7 @@ from typing import Any
 
 from redis.exceptions import NoScriptError
 
+from tornadopy.cache.backends.rediscache import _WAIT
 from tornadopy.cache.backends.serializer import dumps, loads
 from tornadopy.session.config import BROWSER_SESSION_TTL
 from tornadopy.session.records import RECORD_PREFIX, REVOKED_PREFIX, REVOKED_TTL
@@ -77,8 +78,16 @@ class RedisRecords:
 
     async def load(self, rand: str, ip: str) -> tuple[Any, bool]:
         key = self.cache.make_and_validate_key(RECORD_PREFIX + rand)
-        async with self.guard:
+        guard = self.guard
+        task = guard.enter()
+        if task is _WAIT:
+            task = await guard.wait()
+        try:
             reply = await self._eval(_LOAD_SCRIPT, 1, key, BROWSER_SESSION_TTL, ip)
+        except BaseException as exc:
+            guard.exit(task, exc)
+            raise
+        guard.exit(task, None)
         if reply is None:
             return None, False
         return loads(reply[0]), reply[1] == 1
@@ -87,8 +96,18 @@ class RedisRecords:
         cache = self.cache
         key = cache.make_and_validate_key(RECORD_PREFIX + rand)
         marker = cache.make_and_validate_key(REVOKED_PREFIX + rand)
-        async with self.guard:
-            return bool(await self._eval(_SAVE_SCRIPT, 2, key, marker, dumps(record), ttl * 1000))
+        data = dumps(record)
+        guard = self.guard
+        task = guard.enter()
+        if task is _WAIT:
+            task = await guard.wait()
+        try:
+            done = await self._eval(_SAVE_SCRIPT, 2, key, marker, data, ttl * 1000)
+        except BaseException as exc:
+            guard.exit(task, exc)
+            raise
+        guard.exit(task, None)
+        return bool(done)
 
     async def revoke(self, rand: str) -> None:
         cache = self.cache

@@ -49,6 +49,8 @@ class _DefaultTimeout:
 DEFAULT_TIMEOUT: Any = _DefaultTimeout()
 MAX_KEY_BYTES = 250
 _MISSING = object()
+#: final keys remembered per cache instance (the memo is emptied when full)
+_MEMO_SIZE = 2048
 # bytes memcached's text protocol cannot carry in a key: controls, space, DEL -- and the C1
 # controls (U+0080..U+009F), refused as characters so every backend agrees with memcached clients
 _BAD_KEY_CHARS = re.compile("[\x00-\x20\x7f-\x9f]")
@@ -121,6 +123,11 @@ class BaseCache:
             self.key_func = import_object(key_func, setting=self.setting("KEY_FUNCTION"))
             if not callable(self.key_func):
                 raise ImproperlyConfigured(f"{self.setting('KEY_FUNCTION')} is not callable")
+        # final keys of str keys already made and validated, when KEY_FUNCTION is the default
+        # (a pure function): a lookup instead of formatting and validating on every call
+        self._final_keys: dict[tuple[str, int | None], str] | None = (
+            {} if self.key_func is default_key_func else None
+        )
         self._max_entries = int(_option(params, "MAX_ENTRIES", 300))
         self._cull_frequency = int(_option(params, "CULL_FREQUENCY", 3))
         self._closed = False
@@ -150,9 +157,18 @@ class BaseCache:
     def make_and_validate_key(self, key: Any, version: int | None = None) -> str:
         if self._closed:
             raise self.closed_error()
-        key = self.key_func(key, self.key_prefix, self.version if version is None else version)
-        validate_key(key)
-        return key
+        memo = self._final_keys
+        if memo is not None and type(key) is str:
+            final = memo.get((key, version))
+            if final is not None:
+                return final
+        final = self.key_func(key, self.key_prefix, self.version if version is None else version)
+        validate_key(final)
+        if memo is not None and type(key) is str:
+            if len(memo) >= _MEMO_SIZE:
+                memo.clear()
+            memo[key, version] = final
+        return final
 
     def timeout_seconds(self, timeout: Any) -> float | None:
         """Seconds to keep a value: ``None`` = forever, ``<= 0`` = expire at once."""

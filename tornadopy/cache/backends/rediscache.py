@@ -62,6 +62,8 @@ from __future__ import annotations
 
 import asyncio
 import math
+import sys
+import time
 from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any
@@ -84,7 +86,18 @@ __all__ = ["DEFAULT_POOL_KWARGS", "WATCHDOG_TICK", "RedisCache", "RedisClient"]
 
 #: how often calls in flight are checked against their time budget (its resolution)
 WATCHDOG_TICK = 0.05
-_current_task = asyncio.current_task
+_monotonic = time.monotonic
+_WAIT: Any = object()  # _Guard.enter(): no free slot, await wait()
+
+if sys.version_info >= (3, 12):
+    _current_task = asyncio.current_task  # implemented in C from 3.12 on
+else:  # 3.11's asyncio.current_task is Python calling these two (1 µs a call here)
+    from asyncio.events import _get_running_loop
+    from asyncio.tasks import _current_tasks  # type: ignore[attr-defined]
+
+    def _current_task() -> asyncio.Task[Any] | None:
+        return _current_tasks.get(_get_running_loop())  # type: ignore[arg-type]
+
 
 DEFAULT_POOL_KWARGS: dict[str, Any] = {
     "socket_timeout": 1.0,
@@ -163,82 +176,85 @@ class _Guard:
     (about 100,000 instructions per command, measured with cachegrind).
     """
 
-    __slots__ = ("_busy", "_timer", "alias", "budget", "gate")
+    __slots__ = ("_busy", "_fired", "_nested", "_timer", "alias", "budget", "gate")
 
     def __init__(self, alias: str, gate: Gate, budget: float | None = None) -> None:
         self.alias = alias
         self.gate = gate
         self.budget = budget
-        # task -> [deadline, cancelled by the watchdog, depth, task.cancelling() on entry]
-        self._busy: dict[asyncio.Task[Any], list[Any]] = {}
+        self._busy: dict[asyncio.Task[Any], float] = {}  # task -> deadline (loop time)
+        self._nested: dict[asyncio.Task[Any], int] = {}  # task -> inner guards (rare)
+        self._fired: dict[asyncio.Task[Any], int] = {}  # cancelled by the watchdog
         self._timer: asyncio.TimerHandle | None = None
 
     async def __aenter__(self) -> None:
-        if not self.enter():
+        if self.enter() is _WAIT:
             await self.wait()
 
     async def __aexit__(
         self, typ: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self.exit(exc)
+        self.exit(_current_task() if self._busy else None, exc)
 
-    # the same in plain calls, for the backend's hot paths (no coroutine per enter/exit):
-    #   if not guard.enter(): await guard.wait()
-    #   try: ... except BaseException as exc: guard.exit(exc); raise
-    #   guard.exit(None)
+    # the same in plain calls, for the backend's hot paths (no coroutine per enter/exit, and
+    # the task looked up once):
+    #   task = guard.enter()
+    #   if task is _WAIT: task = await guard.wait()
+    #   try: ... except BaseException as exc: guard.exit(task, exc); raise
+    #   guard.exit(task, None)
 
-    def enter(self) -> bool:
-        """Take a free slot and start the call's deadline; False if the caller must ``wait()``."""
+    def enter(self) -> Any:
+        """Take a free slot and start the call's deadline: the task to give to :meth:`exit`
+        (None without a budget), or ``_WAIT`` if the caller must ``await wait()``."""
         gate = self.gate
         if not gate.free:
-            return False
+            return _WAIT
         gate.free -= 1
-        if self.budget is not None:
-            self._start()
-        return True
+        return None if self.budget is None else self._start()
 
-    async def wait(self) -> None:
-        """Wait (bounded) for a slot, then start the call's deadline."""
+    async def wait(self) -> Any:
+        """Wait (bounded) for a slot, then start the call's deadline (see :meth:`enter`)."""
         try:
             await self.gate._wait()
         except GateTimeout as exc:
             raise CacheError(self.alias, f"no free Redis connection: {exc}") from None
-        if self.budget is not None:
-            self._start()
+        return None if self.budget is None else self._start()
 
-    def _start(self) -> None:
+    def _start(self) -> asyncio.Task[Any] | None:
         task = _current_task()
         budget = self.budget
         if task is None or budget is None:
-            return
-        entry = self._busy.get(task)
-        if entry is not None:  # nested in the same task: the outer deadline holds
-            entry[2] += 1
-            return
-        loop = task.get_loop()
-        now = loop.time()
-        self._busy[task] = [now + budget, False, 1, task.cancelling()]
+            return None
+        busy = self._busy
+        if task in busy:  # nested in the same task: the outer deadline holds
+            self._nested[task] = self._nested.get(task, 0) + 1
+            return task
+        busy[task] = _monotonic() + budget
         if self._timer is None:
-            self._timer = loop.call_at(now + WATCHDOG_TICK, self._tick, loop)
+            loop = task.get_loop()
+            self._timer = loop.call_at(loop.time() + WATCHDOG_TICK, self._tick, loop)
+        return task
 
-    def exit(self, exc: BaseException | None) -> None:
+    def exit(self, task: asyncio.Task[Any] | None, exc: BaseException | None) -> None:
         """Give the slot back; raise :class:`CacheError` for a call past its deadline or a
         redis-py error (``exc``), else return (the caller re-raises ``exc``)."""
         self.gate.release()
-        busy = self._busy
-        if busy:
-            task = _current_task()
-            entry = busy.get(task) if task is not None else None
-            if entry is not None and task is not None:
-                entry[2] -= 1
-                if not entry[2]:
+        if task is not None:
+            busy = self._busy
+            if task in busy:
+                if self._nested and task in self._nested:
+                    depth = self._nested.pop(task) - 1
+                    if depth:
+                        self._nested[task] = depth
+                else:
                     del busy[task]
-                    # the watchdog cancelled this call (and nobody else cancelled the task)
-                    if entry[1] and task.uncancel() <= entry[3] and exc is not None:
-                        raise CacheError(
-                            self.alias,
-                            f"Redis did not answer in time (no reply within {self.budget} s)",
-                        ) from None
+                    if self._fired and task in self._fired:  # the watchdog cancelled this call
+                        before = self._fired.pop(task)
+                        if task.uncancel() <= before and exc is not None:
+                            raise CacheError(
+                                self.alias,
+                                f"Redis did not answer in time (no reply within {self.budget} s)",
+                            ) from None
         if isinstance(exc, RedisError):
             raise _cache_error(self.alias, exc) from exc
 
@@ -247,10 +263,12 @@ class _Guard:
         if not busy:
             self._timer = None
             return
-        now = loop.time()
-        for task, entry in busy.items():
-            if not entry[1] and entry[0] <= now:
-                entry[1] = True
+        now = _monotonic()  # the clock of the deadlines (uvloop's loop.time() is another)
+        fired = self._fired
+        for task, deadline in busy.items():
+            # a task being cancelled already (client gone) is left to that cancellation
+            if deadline <= now and task not in fired and not task.cancelling():
+                fired[task] = 0
                 task.cancel()
         self._timer = loop.call_at(now + WATCHDOG_TICK, self._tick, loop)
 
@@ -415,14 +433,15 @@ class RedisCache(RedisClient, BaseCache):
         key = self.make_and_validate_key(key, version)
         client = self._redis()
         guard = self.guard
-        if not guard.enter():
-            await guard.wait()
+        task = guard.enter()
+        if task is _WAIT:
+            task = await guard.wait()
         try:
             data = await client.get(key)
         except BaseException as exc:
-            guard.exit(exc)
+            guard.exit(task, exc)
             raise
-        guard.exit(None)
+        guard.exit(task, None)
         return default if data is None else loads(data)
 
     async def set(
@@ -433,17 +452,18 @@ class RedisCache(RedisClient, BaseCache):
         data = dumps(value)
         client = self._redis()
         guard = self.guard
-        if not guard.enter():
-            await guard.wait()
+        task = guard.enter()
+        if task is _WAIT:
+            task = await guard.wait()
         try:
             if px == 0:
                 await client.delete(key)
             else:
                 await client.set(key, data, px=px)
         except BaseException as exc:
-            guard.exit(exc)
+            guard.exit(task, exc)
             raise
-        guard.exit(None)
+        guard.exit(task, None)
 
     async def add(
         self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None
