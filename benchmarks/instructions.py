@@ -149,13 +149,20 @@ def main(argv: list[str] | None = None) -> int:
                 job: pool.submit(count, *job, args.loop, log_dir, f"-{job[2]}", args.connections)
                 for job in jobs
             }
-            totals = {job: fut.result() for job, fut in futures.items()}
+            totals: dict[tuple[str, str, int], int] = {}
+            failures: dict[tuple[str, str], str] = {}
+            for job, fut in futures.items():
+                try:
+                    totals[job] = fut.result()
+                except (RuntimeError, subprocess.TimeoutExpired) as exc:  # one row, not the run
+                    failures.setdefault(job[:2], str(exc).splitlines()[0][:300])
     finally:
         shutil.rmtree(log_dir, ignore_errors=True)
     per_request = {
         (s, t): (totals[(s, t, args.warmup + args.requests)] - totals[(s, t, args.warmup)])
         / args.requests
         for s, t in pairs
+        if (s, t) not in failures
     }
     print()
     print("| test | server | instructions/request | + vs raw Tornado | x raw (by instructions) |")
@@ -164,6 +171,9 @@ def main(argv: list[str] | None = None) -> int:
         for server, t in pairs:
             if t != test:
                 continue
+            if (server, test) in failures:
+                print(f"| {test} | {server} | failed: {failures[(server, test)]} | | |")
+                continue
             value = per_request[(server, test)]
             base = per_request.get((SERVERS[server].baseline, test))
             extra = ratio = "-"
@@ -171,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
                 extra = f"{value - base:+,.0f} ({(value - base) / base:+.1%})"
                 ratio = f"{base / value:.3f}"
             print(f"| {test} | {server} | {value:,.0f} | {extra} | {ratio} |")
-    return 0
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":
