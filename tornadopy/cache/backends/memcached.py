@@ -29,6 +29,7 @@ as a Unix time, as memcached requires.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import time
@@ -56,6 +57,9 @@ log = logging.getLogger("tornadopy.cache")
 
 _OPTIONS = {"POOL_SIZE", "SOCKET_TIMEOUT", "CONNECT_TIMEOUT", "MAX_ENTRIES", "CULL_FREQUENCY"}
 _THIRTY_DAYS = 2592000
+#: ``exchange(conn, key)`` for one ``get``: aiomcache's reply parser, called without a wrapper
+_get_values = functools.partial(protocol._multi_get, with_cas=False)
+
 _NETWORK_ERRORS = (
     OSError,
     EOFError,
@@ -165,8 +169,14 @@ class MemcachedCache(LoopBound, BaseCache):
     # ------------------------------------------------------------------ API
 
     async def get(self, key: Any, default: Any = None, version: int | None = None) -> Any:
+        # the hottest call: _run and protocol.get_multi inlined (two coroutines fewer)
         bkey = self.make_and_validate_key(key, version).encode()
-        values = await self._run(self._pool(bkey), protocol.get_multi, [bkey])
+        pool = self._single or self._ring.get_node(bkey)
+        loop = self._check_loop()
+        try:
+            values, _ = await pool.run(loop, loop.time() + self._timeout, _get_values, bkey)
+        except _NETWORK_ERRORS as exc:
+            raise self._error(pool, exc) from exc
         data = values.get(bkey)
         return default if data is None else loads(data, unsigned=True)
 
