@@ -184,10 +184,15 @@ class MemcachedCache(LoopBound, BaseCache):
         self, command: bytes, key: Any, value: Any, timeout: Any, version: int | None
     ) -> bool:
         bkey = self.make_and_validate_key(key, version).encode()
-        reply = await self._command(
-            bkey,
-            self._store_line(command, bkey, dumps(value, unsigned=True), self._exptime(timeout)),
-        )
+        line = self._store_line(command, bkey, dumps(value, unsigned=True), self._exptime(timeout))
+        # _command and _run inlined (set is the second hottest call)
+        pool = self._single or self._ring.get_node(bkey)
+        loop = self._check_loop()
+        try:
+            replies = await pool.run(loop, loop.time() + self._timeout, protocol.command, line)
+        except _NETWORK_ERRORS as exc:
+            raise self._error(pool, exc) from exc
+        reply = replies[0]
         if reply == b"STORED":
             return True
         if reply == b"NOT_STORED":
