@@ -92,6 +92,12 @@ def _random_id() -> int:
     return random.randint(1, WORLD_ROWS)
 
 
+def _update_ids(n: int) -> list[int]:
+    """The rows an ``updates`` request changes, in id order: concurrent transactions then lock
+    rows in the same order and do not deadlock (TechEmpower allows sorting)."""
+    return sorted(_random_id() for _ in range(n))
+
+
 def queries_count(handler: tornado.web.RequestHandler) -> int:
     """The ``queries`` argument, clamped to 1..500 as TechEmpower asks."""
     try:
@@ -195,8 +201,8 @@ class RawUpdates(tornado.web.RequestHandler):
         n = queries_count(self)
         out = []
         async with raw_engine().begin() as conn:
-            for _ in range(n):
-                row = (await conn.execute(_WORLD_BY_ID, {"wid": _random_id()})).one()
+            for wid in _update_ids(n):
+                row = (await conn.execute(_WORLD_BY_ID, {"wid": wid})).one()
                 out.append({"id": row.id, "randomNumber": random.randint(1, 10000)})
             await conn.execute(
                 _UPDATE_WORLD, [{"wid": w["id"], "rn": w["randomNumber"]} for w in out]
@@ -278,8 +284,8 @@ class OrmUpdates(tornado.web.RequestHandler):
     async def get(self) -> None:
         out = []
         async with raw_sessions()() as session:
-            for _ in range(queries_count(self)):
-                world = await session.get(RawWorld, _random_id())
+            for wid in _update_ids(queries_count(self)):
+                world = await session.get(RawWorld, wid)
                 assert world is not None
                 world.randomNumber = random.randint(1, 10000)
                 out.append({"id": world.id, "randomNumber": world.randomNumber})
@@ -341,8 +347,8 @@ class BasedbUpdates(tornado.web.RequestHandler):
     async def get(self) -> None:
         db, out = bdb(), []
         async with db.transaction():
-            for _ in range(queries_count(self)):
-                rows = await db.select("tpbench_world", what="id, randomNumber", where=_random_id())
+            for wid in _update_ids(queries_count(self)):
+                rows = await db.select("tpbench_world", what="id, randomNumber", where=wid)
                 out.append({"id": rows[0].id, "randomNumber": random.randint(1, 10000)})
             for w in out:
                 await db.update("tpbench_world", where=w["id"], randomNumber=w["randomNumber"])
@@ -416,8 +422,8 @@ class DriverUpdates(tornado.web.RequestHandler):
             await conn.begin()
             try:
                 async with conn.cursor() as cur:
-                    for _ in range(queries_count(self)):
-                        await cur.execute(_SELECT_WORLD, (_random_id(),))
+                    for wid in _update_ids(queries_count(self)):
+                        await cur.execute(_SELECT_WORLD, (wid,))
                         (row,) = await cur.fetchall()
                         out.append({"id": row[0], "randomNumber": random.randint(1, 10000)})
                     for w in out:
@@ -484,8 +490,8 @@ class TpUpdates(ApiHandler):
     async def get(self) -> None:
         session = World.session.using_master()
         out = []
-        for _ in range(queries_count(self)):
-            world = await session.get(World, _random_id())
+        for wid in _update_ids(queries_count(self)):
+            world = await session.get(World, wid)
             assert world is not None
             world.randomNumber = random.randint(1, 10000)
             out.append({"id": world.id, "randomNumber": world.randomNumber})

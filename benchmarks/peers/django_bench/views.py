@@ -63,8 +63,9 @@ def fortunes(request: HttpRequest) -> HttpResponse:
 def updates(request: HttpRequest) -> HttpResponse:
     worlds = []
     with transaction.atomic():
-        for _ in range(_queries(request)):
-            world = World.objects.get(id=_random_id())
+        # ids in order, as in benchmarks/dbtests.py: no deadlocks between concurrent requests
+        for wid in sorted(_random_id() for _ in range(_queries(request))):
+            world = World.objects.get(id=wid)
             world.randomNumber = random.randint(1, 10000)
             worlds.append(world)
         World.objects.bulk_update(worlds, ["randomNumber"])
