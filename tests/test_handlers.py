@@ -220,3 +220,13 @@ def test_date_header_is_current_to_the_second():
 
     first = email.utils.parsedate_to_datetime(_http_date()).timestamp()
     assert abs(first - time.time()) <= 1.5
+
+
+async def test_jsonp_callback_is_checked_exactly_as_sent():
+    """Tornado strips argument whitespace by default: " cb " must not become a valid "cb"."""
+    async with serve(app()) as client:
+        for callback in ("cb%20", "%20cb", "cb%0A"):
+            resp = await client.get(f"/api?format=jsonp&callback={callback}")
+            assert resp.code == 400, callback
+        ok = await client.get("/api?format=jsonp&callback=cb")
+    assert ok.code == 200 and ok.body.startswith(b"/**/cb(")

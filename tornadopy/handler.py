@@ -684,7 +684,7 @@ class ApiHandler(WebHandler):
             fmt = "json"
         body = (_ASCII_ENCODER if ensure_ascii else _UTF8_ENCODER).encode(obj)
         if fmt == "jsonp":
-            callback = self.get_argument("callback", "")
+            callback = self.get_argument("callback", "", strip=False)  # exactly as sent
             if not callback or not valid_jsonp_callback(callback):
                 raise HTTPError(400, "invalid jsonp callback", reason="Invalid callback")
             # escape characters that are valid in JSON but end a JS string/line
