@@ -22,6 +22,7 @@ lacks a hook (or sets it to ``None``) costs nothing in that phase.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from types import CoroutineType
 from typing import Any
@@ -52,6 +53,22 @@ class Clear:
 
     def __call__(self) -> None:
         self.cleared = True
+
+
+def handler_ref(handler: Any) -> Any:
+    """``handler`` for an object a middleware hangs on it (``handler.session``, ``handler.token``)
+    to keep: a weak proxy, so that the two do not form a reference cycle.
+
+    With a cycle, a finished request's handler, request, connection and everything they hold
+    wait for the cyclic garbage collector instead of being freed at once; at 64 concurrent
+    requests the collector's passes over them cost a third of a Redis session request's
+    throughput (``benchmarks/README.md``). An object that cannot be weakly referenced (a
+    stand-in in a test) is returned as it is.
+    """
+    try:
+        return weakref.proxy(handler)
+    except TypeError:
+        return handler
 
 
 async def run_hooks(hooks: Sequence[Hook], clear: Clear, *args: Any, **kwargs: Any) -> bool:

@@ -44,6 +44,7 @@ import logging
 import time
 from typing import Any
 
+from tornadopy.middleware import handler_ref
 from tornadopy.session.config import SessionConfig
 from tornadopy.session.ids import BadId, SignedIds
 from tornadopy.session.records import (
@@ -131,7 +132,7 @@ class Session:
 
     def __init__(self, manager: SessionManager, handler: Any) -> None:
         self._manager = manager
-        self._handler = handler
+        self._handler = handler_ref(handler)  # weak: handler.session -> self -> handler
         self._loaded = False
         self._accessed = False
         self._modified = False

@@ -33,6 +33,7 @@ import json
 import logging
 from typing import Any
 
+from tornadopy.middleware import handler_ref
 from tornadopy.session.ids import BadId, SignedIds
 from tornadopy.token.config import TokenConfig
 from tornadopy.token.store import TokenStore
@@ -77,7 +78,7 @@ class Token:
 
     def __init__(self, manager: TokenManager, handler: Any) -> None:
         self._manager = manager
-        self._handler = handler
+        self._handler = handler_ref(handler)  # weak: handler.token -> self -> handler
         self._sent: Any = _UNSET  # the token id the client sent (read lazily)
         self._data: Any = _UNSET  # the request token's data, None when anonymous
         self._rand: str | None = None
