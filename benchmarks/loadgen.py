@@ -84,7 +84,7 @@ class _Conn(asyncio.Protocol):
             self.buf = self.buf[self.need :]
             self.need = None
             now = time.perf_counter()
-            self.stats.record(now - self.sent_at, 200 <= self.status < 400)
+            self.stats.record(now - self.sent_at, 200 <= self.status < 400, self.status)
             if now >= self.deadline:
                 assert self.transport is not None
                 self.transport.close()
@@ -126,6 +126,7 @@ class _Stats:
     def __init__(self, limit: int | None = None) -> None:
         self.latencies: list[float] = []
         self.errors = 0
+        self.bad_statuses: dict[int, int] = {}  # status -> count of the non-2xx/3xx answers
         self.limit = limit  # total requests to send (None: until the deadline)
 
     def take(self) -> bool:
@@ -137,10 +138,11 @@ class _Stats:
         self.limit -= 1
         return True
 
-    def record(self, seconds: float, ok: bool) -> None:
+    def record(self, seconds: float, ok: bool, status: int = 0) -> None:
         self.latencies.append(seconds)
         if not ok:
             self.errors += 1
+            self.bad_statuses[status] = self.bad_statuses.get(status, 0) + 1
 
 
 def _percentile(sorted_values: list[float], q: float) -> float:
@@ -195,6 +197,7 @@ async def load(
         "p50_ms": _percentile(lat, 0.50) * 1000,
         "p99_ms": _percentile(lat, 0.99) * 1000,
         "errors": stats.errors,
+        **({"bad_statuses": stats.bad_statuses} if stats.bad_statuses else {}),
     }
 
 
