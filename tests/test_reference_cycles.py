@@ -64,6 +64,13 @@ class SessionRead(WebHandler):
         self.write({"count": await self.session.get("count", 0)})
 
 
+class Page(WebHandler):
+    async def get(self) -> None:
+        _seen(self)
+        await self.session.get("count", 0)
+        self.render("page.html", items=["a", "<b>"])
+
+
 class TokenUse(WebHandler):
     async def get(self) -> None:
         _seen(self)
@@ -92,6 +99,7 @@ URLS = route(
     u("/count", SessionCount),
     u("/read", SessionRead),
     u("/token", TokenUse),
+    u("/page", Page),
     u(r"/fail/(\w+)", Fail),
 )
 
@@ -177,14 +185,18 @@ async def _handler_freed(client: Any, path: str, **kwargs: Any) -> tuple[int, bo
 
 
 @pytest.mark.parametrize("kind", ["locmem", "redis"])
-async def test_a_finished_request_is_freed_without_the_cycle_collector(kind: str) -> None:
-    async with site(kind) as client:
+async def test_a_finished_request_is_freed_without_the_cycle_collector(
+    kind: str, tmp_path: Any
+) -> None:
+    (tmp_path / "page.html").write_text("{% for i in items %}<li>{{ i }}</li>{% end %}")
+    async with site(kind, TORNADO_CONF={"template_path": str(tmp_path)}) as client:
         await client.get("/count")  # the session exists from here on
         for path, status in [
             ("/plain", 200),
             ("/json", 200),
             ("/count", 200),
             ("/read", 200),
+            ("/page", 200),
             ("/fail/redirect", 302),
             ("/fail/send_error", 404),
             ("/fail/error", 500),
