@@ -317,15 +317,15 @@ def bdb() -> Any:
     return db
 
 
-class BasedbDb(tornado.web.RequestHandler):
-    async def get(self) -> None:
+class _BasedbDb:
+    async def get(self: Any) -> None:
         rows = await bdb().select("tpbench_world", what="id, randomNumber", where=_random_id())
         self.set_header("Content-Type", "application/json; charset=UTF-8")
         self.write(json.dumps({"id": rows[0].id, "randomNumber": rows[0].randomNumber}))
 
 
-class BasedbQueries(tornado.web.RequestHandler):
-    async def get(self) -> None:
+class _BasedbQueries:
+    async def get(self: Any) -> None:
         db, out = bdb(), []
         for _ in range(queries_count(self)):
             rows = await db.select("tpbench_world", what="id, randomNumber", where=_random_id())
@@ -334,8 +334,8 @@ class BasedbQueries(tornado.web.RequestHandler):
         self.write(json.dumps(out))
 
 
-class BasedbFortunes(tornado.web.RequestHandler):
-    async def get(self) -> None:
+class _BasedbFortunes:
+    async def get(self: Any) -> None:
         rows = await bdb().select("tpbench_fortune", what="id, message")
         fortunes = [(r.id, r.message) for r in rows]
         fortunes.append((0, EXTRA_FORTUNE))
@@ -343,8 +343,8 @@ class BasedbFortunes(tornado.web.RequestHandler):
         self.render("fortunes.html", fortunes=fortunes)
 
 
-class BasedbUpdates(tornado.web.RequestHandler):
-    async def get(self) -> None:
+class _BasedbUpdates:
+    async def get(self: Any) -> None:
         db, out = bdb(), []
         async with db.transaction():
             for wid in _update_ids(queries_count(self)):
@@ -356,12 +356,23 @@ class BasedbUpdates(tornado.web.RequestHandler):
         self.write(json.dumps(out))
 
 
-BASEDB_HANDLERS: dict[str, type] = {
-    "db": BasedbDb,
-    "queries": BasedbQueries,
-    "fortunes": BasedbFortunes,
-    "updates": BasedbUpdates,
-}
+def basedb_handlers(base: type) -> dict[str, type]:
+    """The basedb handlers on ``base`` (``RequestHandler`` here, ``WebHandler`` for tornadopy)."""
+    return {
+        test: type(f"{mixin.__name__[1:]}On{base.__name__}", (mixin, base), {})
+        for test, mixin in (
+            ("db", _BasedbDb),
+            ("queries", _BasedbQueries),
+            ("fortunes", _BasedbFortunes),
+            ("updates", _BasedbUpdates),
+        )
+    }
+
+
+#: basedb on raw Tornado handlers (only the database layer differs from DRIVER_HANDLERS)
+BASEDB_HANDLERS: dict[str, type] = basedb_handlers(tornado.web.RequestHandler)
+#: basedb in tornadopy handlers (the ``tornadopy-app-basedb`` row of ``benchmarks.run``)
+TP_BASEDB_HANDLERS: dict[str, type] = basedb_handlers(WebHandler)
 
 _pools: dict[Any, Any] = {}
 _SELECT_WORLD = "SELECT id, randomNumber FROM tpbench_world WHERE id = %s"

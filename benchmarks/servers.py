@@ -543,6 +543,13 @@ SERVERS: dict[str, ServerSpec] = {
             lambda h: build_tornadopy(h, **APP_SETTINGS),
         ),
         ServerSpec(
+            "tornadopy-app-basedb",
+            "tornadopy-app with the database types written with tornadopy's basedb (web.py's "
+            "API, a DB made from the URL) instead of Model.Q/Model.session",
+            dict(dbtests.TP_BASEDB_HANDLERS),
+            lambda h: build_tornadopy(h, **APP_SETTINGS),
+        ),
+        ServerSpec(
             "tornadopy-app-uvicorn",
             "tornadopy-app's application under uvicorn through tornadopy.asgi",
             {"session": TpSession, **dbtests.TP_HANDLERS},
