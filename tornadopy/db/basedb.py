@@ -29,9 +29,15 @@ Rules:
   every row. Table names and ``what``/``order``/``group`` are SQL written by the programmer --
   never put user input there.
 - ``query`` returns a list of rows for statements that return rows, else the affected row count.
-- Outside a transaction each call checks out a connection, runs, commits (when it wrote) and
-  returns the connection. ``async with db.transaction()`` holds one connection for the block;
-  nested blocks are savepoints. A transaction belongs to the task that opened it.
+- Outside a transaction each call checks out a connection, runs and returns the connection; a
+  write is committed. ``async with db.transaction()`` holds one connection for the block; nested
+  blocks are savepoints. A transaction belongs to the task that opened it.
+- On MySQL/MariaDB over aiomysql or asyncmy, a ``DB`` made from a URL or web.py's keywords owns an
+  engine whose connections run in autocommit (``isolation_level='AUTOCOMMIT'``): a statement
+  outside a transaction is one round trip, and ``db.transaction()`` sends ``BEGIN`` (nested:
+  ``SAVEPOINT``) and ``COMMIT``/``ROLLBACK`` itself. ``database(connection=...)`` shares the
+  ORM's master engine (autocommit off): a read outside a transaction is followed by a
+  ``ROLLBACK`` (two round trips). docs/db.md, "basedb", has the details.
 - Engines come from the same per-process, per-event-loop machinery as
   :mod:`tornadopy.db.dbalchemy` (``SQLALCHEMY_CONFIGURATION`` applies; ``dispose_all()`` closes
   them).
@@ -47,7 +53,7 @@ from types import TracebackType
 from typing import Any
 
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, PendingRollbackError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
 from sqlalchemy.util import greenlet_spawn
 
@@ -245,12 +251,20 @@ def _tables(tables: str | Sequence[str]) -> str:
 class DB:
     """A web.py-style database handle; see the module docstring. Make it with :func:`database`."""
 
-    def __init__(self, spec: EngineSpec | None = None, connection: str | None = None) -> None:
+    def __init__(
+        self,
+        spec: EngineSpec | None = None,
+        connection: str | None = None,
+        *,
+        autocommit: bool = False,
+    ) -> None:
         if (spec is None) == (connection is None):
             raise TypeError("DB needs an engine spec or a connection name")
         self.spec = spec
         self.connection = connection
-        self._tx: ContextVar[AsyncConnection | None] = ContextVar(
+        #: the engine's connections run in autocommit (MySQL drivers; see :func:`database`)
+        self.autocommit = autocommit and spec is not None
+        self._tx: ContextVar[AsyncConnection | _NativeTx | None] = ContextVar(
             f"basedb_tx_{id(self)}", default=None
         )
         # the engine of the last registry (event loop) that asked; a new registry (another
@@ -285,17 +299,14 @@ class DB:
         dialect = engine.dialect
         sql, params = render(parts, dialect.paramstyle)
         conn = self._tx.get()
-        native = dialect.driver in NATIVE_DRIVERS
         if conn is not None:
-            if native:
-                driver = conn.sync_connection.connection.driver_connection  # type: ignore[union-attr]
-                try:
-                    return await _native_run(driver, sql, params, _cursor_class(dialect))
-                except Exception as exc:
-                    raise _translate(exc, sql, params, driver) from exc
+            if isinstance(conn, _NativeTx):
+                return await conn.run(sql, params)
             return await self._run(conn, sql, params)
-        if native:
-            return await _native_once(engine, sql, params, write, _cursor_class(dialect))
+        if dialect.driver in NATIVE_DRIVERS:
+            return await _native_once(
+                engine, sql, params, write, _cursor_class(dialect), self.autocommit
+            )
         async with engine.connect() as conn:
             result = await self._run(conn, sql, params)
             if write or not isinstance(result, list):
@@ -477,6 +488,7 @@ class DB:
 
 #: drivers whose pooled connections basedb talks to directly (see :func:`_native_once`)
 NATIVE_DRIVERS = frozenset({"aiomysql", "asyncmy"})
+MYSQL_DIALECTS = frozenset({"mysql", "mariadb"})
 
 
 class _Outcome:
@@ -511,25 +523,38 @@ async def _native_run(driver: Any, sql: str, params: Any, cursor_class: Any = No
 
 
 async def _native_once(
-    engine: AsyncEngine, sql: str, params: Any, write: bool, cursor_class: Any = None
+    engine: AsyncEngine,
+    sql: str,
+    params: Any,
+    write: bool,
+    cursor_class: Any = None,
+    autocommit: bool = False,
 ) -> Any:
     """One statement outside a transaction, on a connection of ``engine``'s pool.
 
     The connection comes from the same pool (pool events, the liveness check and the query
-    killer apply) but the statement, then the ``COMMIT`` (a write) or the ``ROLLBACK`` that ends
-    a read's snapshot, go straight through the driver; the connection goes back to the pool as
-    already reset: two round trips, without SQLAlchemy's statement machinery.
+    killer apply) but the statement goes straight through the driver, without SQLAlchemy's
+    statement machinery, and the connection goes back to the pool as already reset:
+
+    - on an autocommit engine (``autocommit``): the statement alone, one round trip (plus a
+      ``ROLLBACK`` only if the statement left a transaction open, e.g. ``START TRANSACTION``
+      sent through :meth:`DB.query`: the server's status flags say so, without a round trip);
+    - otherwise the statement, then the ``COMMIT`` (a write) or the ``ROLLBACK`` that ends a
+      read's snapshot: two round trips.
     """
     fairy = await engine.raw_connection()
     driver: Any = fairy.driver_connection
     try:
         result = await _native_run(driver, sql, params, cursor_class)
-        if write or not isinstance(result, list):
+        if autocommit:
+            if driver.get_transaction_status():
+                await driver.rollback()
+        elif write or not isinstance(result, list):
             await driver.commit()
         else:
             await driver.rollback()
     except BaseException as exc:
-        invalidated = await run_to_completion(_release_failed(fairy, driver, exc))
+        invalidated = await run_to_completion(_release_failed(fairy, driver, exc, autocommit))
         if isinstance(exc, Exception):
             raise _translate(exc, sql, params, driver, invalidated) from exc
         raise
@@ -544,11 +569,18 @@ def _server_error(exc: BaseException, driver: Any) -> bool:
     return error is not None and isinstance(exc, error) and isinstance(code, int) and code < 2000
 
 
-async def _release_failed(fairy: Any, driver: Any, exc: BaseException) -> bool:
-    """Give the connection of a failed statement back: rolled back, or invalidated (True)."""
+async def _release_failed(
+    fairy: Any, driver: Any, exc: BaseException, autocommit: bool = False
+) -> bool:
+    """Give the connection of a failed statement back: rolled back, or invalidated (True).
+
+    On an autocommit connection a single statement that failed on the server left no transaction
+    (the statement before it was checked out clean), so no ``ROLLBACK`` is sent.
+    """
     if _server_error(exc, driver):
         try:
-            await driver.rollback()
+            if not autocommit:
+                await driver.rollback()
         except Exception:
             pass
         else:
@@ -569,6 +601,152 @@ def _translate(
     return DBAPIError.instance(sql, params, exc, error, connection_invalidated=invalidated)
 
 
+#: MySQL's ER_LOCK_DEADLOCK: the server rolled the whole transaction back
+_DEADLOCK = 1213
+
+
+class _NativeTx:
+    """A transaction on one pooled aiomysql/asyncmy connection, driven through the driver.
+
+    On an autocommit engine it starts with ``BEGIN``; otherwise (the ORM's engines) the first
+    statement starts it implicitly. Nested blocks are ``SAVEPOINT``\\ s. A statement that failed
+    without a server answer (lost connection, cancelled mid-statement) leaves the connection in
+    an unknown state: it is marked ``broken``, later statements raise, and the end invalidates
+    the connection (with the cancellation as the reason, so the query killer ends the statement
+    and the transaction's locks on the server). A server error (duplicate key, bad SQL) leaves the
+    transaction usable, as MySQL rolls back only that statement -- except a deadlock, after which
+    the server rolled back everything: the transaction is ``doomed`` and can only roll back.
+    """
+
+    __slots__ = ("autocommit", "broken", "cursor_class", "doomed", "driver", "fairy", "savepoints")
+
+    def __init__(self, fairy: Any, cursor_class: Any, autocommit: bool) -> None:
+        self.fairy: Any = fairy
+        self.driver: Any = fairy.driver_connection
+        self.cursor_class = cursor_class
+        self.autocommit = autocommit
+        self.broken: BaseException | None = None
+        self.doomed = False
+        self.savepoints = 0
+
+    @classmethod
+    async def open(cls, engine: AsyncEngine, autocommit: bool) -> _NativeTx:
+        fairy = await engine.raw_connection()
+        tx = cls(fairy, _cursor_class(engine.dialect), autocommit)
+        if autocommit:
+            try:
+                await tx.driver.begin()
+            except BaseException as exc:
+                invalidated = await run_to_completion(
+                    _release_failed(fairy, tx.driver, exc, autocommit)
+                )
+                if isinstance(exc, Exception):
+                    raise _translate(exc, "BEGIN", None, tx.driver, invalidated) from exc
+                raise
+        return tx
+
+    def _check(self) -> None:
+        if self.fairy is None:
+            raise PendingRollbackError("this basedb transaction is over")
+        if self.broken is not None:
+            raise PendingRollbackError(
+                f"this basedb transaction's connection failed ({self.broken!r}); "
+                "it is rolled back when its block ends"
+            )
+        if self.doomed:
+            raise PendingRollbackError(
+                "the server rolled this basedb transaction back (deadlock); "
+                "it can only be rolled back"
+            )
+
+    async def run(self, sql: str, params: Any) -> Any:
+        self._check()
+        driver = self.driver
+        try:
+            if self.autocommit and not driver.get_transaction_status():
+                # a statement with an implicit commit (DDL) ended the transaction; without
+                # autocommit the next statement would open a new one: do the same
+                await driver.begin()
+            return await _native_run(driver, sql, params, self.cursor_class)
+        except BaseException as exc:
+            self._failed(exc)
+            if isinstance(exc, Exception):
+                raise _translate(exc, sql, params, driver) from exc
+            raise
+
+    def _failed(self, exc: BaseException) -> None:
+        if not _server_error(exc, self.driver):
+            self.broken = exc
+        elif exc.args[0] == _DEADLOCK:
+            self.doomed = True
+
+    async def _command(self, sql: str) -> None:
+        self._check()
+        try:
+            await _native_run(self.driver, sql, None, self.cursor_class)
+        except BaseException as exc:
+            self._failed(exc)
+            if isinstance(exc, Exception):
+                raise _translate(exc, sql, None, self.driver) from exc
+            raise
+
+    async def savepoint(self) -> str:
+        """Set a new savepoint; returns its name."""
+        self._check()
+        self.savepoints += 1
+        name = f"tpdb_sp_{self.savepoints}"
+        await self._command(f"SAVEPOINT {name}")
+        return name
+
+    async def end_savepoint(self, name: str, commit: bool) -> None:
+        """``RELEASE`` the savepoint ``name`` (``commit``) or roll back to it."""
+        if self.fairy is None or self.broken is not None or self.doomed:
+            if commit:
+                self._check()
+            return  # the outer block's end rolls back
+        if commit:
+            try:
+                await self._command(f"RELEASE SAVEPOINT {name}")
+                return
+            except Exception:
+                if self.broken is None and not self.doomed:
+                    with contextlib.suppress(Exception):
+                        await self._command(f"ROLLBACK TO SAVEPOINT {name}")
+                raise
+        await self._command(f"ROLLBACK TO SAVEPOINT {name}")
+
+    async def end(self, commit: bool) -> None:
+        """Commit or roll back, and give the connection back to the pool."""
+        fairy, self.fairy = self.fairy, None
+        if fairy is None:
+            return
+        driver = self.driver
+        if self.broken is not None:
+            await greenlet_spawn(fairy.invalidate, self.broken)
+            if commit:
+                raise PendingRollbackError(
+                    f"this basedb transaction's connection failed ({self.broken!r}); "
+                    "nothing was committed"
+                )
+            return
+        try:
+            if commit and not self.doomed:
+                await driver.commit()
+            else:
+                await driver.rollback()
+        except BaseException as exc:
+            invalidated = await _release_failed(fairy, driver, exc)
+            if isinstance(exc, Exception):
+                what = "COMMIT" if commit else "ROLLBACK"
+                raise _translate(exc, what, None, driver, invalidated) from exc
+            raise
+        fairy._close_special(transaction_reset=True)
+        if commit and self.doomed:
+            raise PendingRollbackError(
+                "the server rolled this basedb transaction back (deadlock); nothing was committed"
+            )
+
+
 class Transaction:
     """A transaction (or, nested, a savepoint) of a :class:`DB` in the current task."""
 
@@ -577,7 +755,9 @@ class Transaction:
         self._conn: AsyncConnection | None = None
         self._owned = False
         self._trans: AsyncTransaction | None = None
-        self._token: Token[AsyncConnection | None] | None = None
+        self._native: _NativeTx | None = None
+        self._savepoint: str | None = None
+        self._token: Token[AsyncConnection | _NativeTx | None] | None = None
 
     async def __aenter__(self) -> Transaction:
         await self.start()
@@ -586,18 +766,27 @@ class Transaction:
     async def __aexit__(
         self, typ: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if self._trans is None:
+        if self._trans is None and self._native is None:
             return
         await self._end(commit=typ is None)
 
     async def start(self) -> Transaction:
         """Begin (``async with`` calls it); returns the transaction."""
         outer = self.db._tx.get()
-        if outer is not None:
+        if isinstance(outer, _NativeTx):
+            self._savepoint = await outer.savepoint()
+            self._native = outer
+        elif outer is not None:
             self._conn = outer
             self._trans = await outer.begin_nested()
         else:
-            conn = await self.db.engine.connect()
+            engine = self.db.engine
+            if engine.dialect.driver in NATIVE_DRIVERS:
+                tx = await _NativeTx.open(engine, self.db.autocommit)
+                self._native, self._owned = tx, True
+                self._token = self.db._tx.set(tx)
+                return self
+            conn = await engine.connect()
             try:
                 self._trans = await conn.begin()
             except BaseException:
@@ -622,6 +811,15 @@ class Transaction:
         if token is not None:
             with contextlib.suppress(ValueError):
                 self.db._tx.reset(token)
+        native, self._native = self._native, None
+        if native is not None:
+            owned, savepoint = self._owned, self._savepoint
+            self._owned, self._savepoint = False, None
+            if owned:
+                await run_to_completion(native.end(commit))
+            elif savepoint is not None:
+                await run_to_completion(native.end_savepoint(savepoint, commit))
+            return
         trans, self._trans = self._trans, None
         conn, owned = self._conn, self._owned
         self._conn, self._owned = None, False
@@ -694,4 +892,16 @@ def database(
     async_ = async_url(url, where)
     config = dict(settings.SQLALCHEMY_CONFIGURATION or {})
     config.update(options)
-    return DB(EngineSpec(async_, engine_options(async_, config, where)))
+    engine_kw = engine_options(async_, config, where)
+    autocommit = False
+    if async_.get_backend_name() in MYSQL_DIALECTS and async_.get_driver_name() in NATIVE_DRIVERS:
+        # basedb's own engine: single statements need no COMMIT/ROLLBACK (see _native_once);
+        # an explicit isolation_level keeps the engine transactional (two round trips)
+        engine_kw.setdefault("isolation_level", "AUTOCOMMIT")
+        if engine_kw["isolation_level"] == "AUTOCOMMIT":
+            autocommit = True
+            # connect in autocommit (the server's default): no SET AUTOCOMMIT at connect
+            connect_args = dict(engine_kw.get("connect_args") or {})
+            connect_args.setdefault("autocommit", True)
+            engine_kw["connect_args"] = connect_args
+    return DB(EngineSpec(async_, engine_kw), autocommit=autocommit)
