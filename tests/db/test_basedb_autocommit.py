@@ -57,13 +57,15 @@ def open_transactions(cid: int) -> tuple:
 
 
 async def no_open_transaction(cid: int) -> bool:
-    """True once ``innodb_trx`` shows no transaction of ``cid``; InnoDB refreshes that table's
-    cache at most every 0.1 s, and a ``KILL`` ends a connection asynchronously: wait up to 3 s."""
+    """True once ``innodb_trx`` shows no transaction of ``cid`` (up to 3 s: a ``KILL`` ends a
+    connection asynchronously). InnoDB refreshes that table's cache only when it was not read
+    for 0.1 s: a faster poll would read the same stale cache forever."""
     deadline = time.monotonic() + 3
+    await asyncio.sleep(0.15)
     while open_transactions(cid):
         if time.monotonic() > deadline:
             return False
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.25)
     return True
 
 
