@@ -3,8 +3,8 @@
 A cycle through the handler (``handler.session -> session -> handler`` was one) leaves the
 handler, its request, the connection objects and everything the request touched for the cyclic
 garbage collector. Under load that is expensive: at 64 concurrent Redis session requests the
-collector's passes over those objects cost a third of the throughput (``benchmarks/README.md``,
-"Reference cycles"). Each test runs requests with the collector disabled and checks, through a
+tornadopy served 0.68x raw Tornado's requests/s with the cycle, 0.93x without it
+(``benchmarks/README.md``, "Reference cycles"). Each test runs requests with the collector disabled and checks, through a
 weak reference taken in the handler, that the handler is gone once the request has ended.
 
 Real parts: tornadopy's own server and middleware over loopback HTTP, sessions on local memory
