@@ -13,7 +13,8 @@ A variant is ``side-test`` or ``side-test-driver`` (driver ``aiomysql`` unless n
 - ``orm``: raw Tornado handlers on SQLAlchemy's own ``AsyncSession`` (issue 5's baseline);
 - ``tp``: tornadopy's ``Model.Q``/``Model.session`` through ``DBAlchemyMiddleware`` (the only
   middleware), tornadopy's default ``SQLALCHEMY_CONFIGURATION``;
-- ``basedb``: raw Tornado handlers calling :mod:`tornadopy.db.basedb`;
+- ``basedb``: raw Tornado handlers calling :mod:`tornadopy.db.basedb` (a ``DB`` made from a URL:
+  its own engine, in autocommit on MySQL drivers, like the ``driver`` side);
 - ``driver``: raw Tornado handlers calling the driver's own pool (autocommit on).
 
 Each request goes through the application's real entry point on an in-memory connection

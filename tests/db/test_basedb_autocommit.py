@@ -9,7 +9,7 @@ import asyncio
 import time
 
 import pytest
-from sqlalchemy.exc import IntegrityError, PendingRollbackError
+from sqlalchemy.exc import IntegrityError, OperationalError, PendingRollbackError
 
 from tornadopy.conf import override_settings
 from tornadopy.db import basedb
@@ -300,6 +300,44 @@ async def test_a_statement_after_a_lost_connection_in_a_transaction_refuses(db):
     assert outside() == []
     assert db.engine.pool.checkedout() == 0
     assert (await db.query("SELECT 1 AS one"))[0].one == 1  # a new pooled connection
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+async def test_a_deadlock_dooms_the_transaction(table, driver):
+    """After a deadlock the server rolled the whole transaction back (and the connection is in
+    autocommit again): later statements and the commit refuse instead of autocommitting."""
+    db = basedb.database(url=url(driver), pool_size=2, max_overflow=0)
+    await db.multiple_insert("tpdb_ac", [{"id": 1, "v": 0}, {"id": 2, "v": 0}])
+    locked = [asyncio.Event(), asyncio.Event()]
+    victims: list[Exception] = []
+    refused: list[Exception] = []
+
+    async def worker(me: int) -> None:
+        first, second = (1, 2) if me == 0 else (2, 1)
+        async with db.transaction():
+            await db.update("tpdb_ac", where=first, v=10 + me)
+            locked[me].set()
+            await locked[1 - me].wait()
+            if me == 1:
+                await asyncio.sleep(0.2)  # worker 0 waits for row 2 first
+            try:
+                await db.update("tpdb_ac", where=second, v=10 + me)
+            except OperationalError as exc:  # swallowed: the block then tries to commit
+                victims.append(exc)
+                try:
+                    await db.insert("tpdb_ac", id=3 + me, v=0)
+                except PendingRollbackError as exc:
+                    refused.append(exc)
+
+    results = await asyncio.gather(worker(0), worker(1), return_exceptions=True)
+    assert len(victims) == 1 and victims[0].orig.args[0] == 1213, (victims, results)
+    assert len(refused) == 1
+    assert sorted(map(type, results), key=str) == sorted(
+        [type(None), PendingRollbackError], key=str
+    )
+    winner = results.index(None)
+    assert outside() == [(1, 10 + winner), (2, 10 + winner)]  # the victim left nothing
+    assert db.engine.pool.checkedout() == 0
 
 
 @pytest.mark.parametrize("driver", DRIVERS)
