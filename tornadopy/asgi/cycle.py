@@ -215,6 +215,10 @@ class RequestCycle(httputil.HTTPConnection):
             if reader is not None and not reader.done():
                 reader.cancel()
             self._close_callback = None
+            # the delegate holds the request, whose connection is this cycle: kept, the finished
+            # request would wait for the cyclic garbage collector (benchmarks/README.md,
+            # "Reference cycles"; tests/asgi/test_asgi_cycles.py)
+            self._delegate = None
         if self._error:
             await self._send_error()
 
