@@ -233,6 +233,27 @@ async def test_transactions_belong_to_their_task(db):
 
 
 @pytest.mark.parametrize("driver", DRIVERS)
+async def test_tasks_started_inside_a_transaction_run_outside_it(table, driver):
+    """Child tasks inherit the context, not the transaction: no two statements ever run at once
+    on the transaction's connection, and the children's rows do not roll back with it."""
+    db = basedb.database(url=url(driver), pool_size=3, max_overflow=0)
+    with pytest.raises(KeyError):
+        async with db.transaction():
+            await db.insert("tpdb_ac", id=1, v=1)
+            await asyncio.gather(
+                db.insert("tpdb_ac", id=2, v=2),
+                db.insert("tpdb_ac", id=3, v=3),
+                db.select("tpdb_ac"),
+            )
+            assert outside() == [(2, 2), (3, 3)]
+            async with db.transaction():  # the task's own: a savepoint of its transaction
+                await db.insert("tpdb_ac", id=4, v=4)
+            raise KeyError
+    assert outside() == [(2, 2), (3, 3)]
+    assert db.engine.pool.checkedout() == 0
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
 async def test_cancelled_between_statements_rolls_back_and_releases_the_lock(table, driver):
     db = basedb.database(url=url(driver), pool_size=2, max_overflow=0)
     await db.insert("tpdb_ac", id=1, v=0)

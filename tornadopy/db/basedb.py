@@ -31,7 +31,8 @@ Rules:
 - ``query`` returns a list of rows for statements that return rows, else the affected row count.
 - Outside a transaction each call checks out a connection, runs and returns the connection; a
   write is committed. ``async with db.transaction()`` holds one connection for the block; nested
-  blocks are savepoints. A transaction belongs to the task that opened it.
+  blocks are savepoints. A transaction belongs to the task that opened it: tasks started inside
+  the block (``asyncio.gather``...) run their statements outside it, on their own connections.
 - On MySQL/MariaDB over aiomysql or asyncmy, a ``DB`` made from a URL or web.py's keywords owns an
   engine whose connections run in autocommit (``isolation_level='AUTOCOMMIT'``): a statement
   outside a transaction is one round trip, and ``db.transaction()`` sends ``BEGIN`` (nested:
@@ -45,6 +46,7 @@ Rules:
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -264,9 +266,9 @@ class DB:
         self.connection = connection
         #: the engine's connections run in autocommit (MySQL drivers; see :func:`database`)
         self.autocommit = autocommit and spec is not None
-        self._tx: ContextVar[AsyncConnection | _NativeTx | None] = ContextVar(
-            f"basedb_tx_{id(self)}", default=None
-        )
+        # the current transaction and the task that opened it (tasks started inside the block
+        # inherit the variable, but not the transaction: they run outside it)
+        self._tx: ContextVar[_TxEntry | None] = ContextVar(f"basedb_tx_{id(self)}", default=None)
         # the engine of the last registry (event loop) that asked; a new registry (another
         # loop, a fork, dispose_all()) looks it up again
         self._engine: tuple[EngineRegistry, AsyncEngine] | None = None
@@ -294,11 +296,18 @@ class DB:
         return self.engine.dialect.name
 
     # ------------------------------------------------------------------ execution
+    def _current_tx(self) -> AsyncConnection | _NativeTx | None:
+        """The transaction of the running task, if it opened one."""
+        entry = self._tx.get()
+        if entry is None or entry[0] is not asyncio.current_task():
+            return None
+        return entry[1]
+
     async def _execute(self, parts: list[Part], *, write: bool) -> Any:
         engine = self.engine
         dialect = engine.dialect
         sql, params = render(parts, dialect.paramstyle)
-        conn = self._tx.get()
+        conn = self._current_tx()
         if conn is not None:
             if isinstance(conn, _NativeTx):
                 return await conn.run(sql, params)
@@ -747,6 +756,9 @@ class _NativeTx:
             )
 
 
+_TxEntry = tuple["asyncio.Task[Any] | None", "AsyncConnection | _NativeTx"]
+
+
 class Transaction:
     """A transaction (or, nested, a savepoint) of a :class:`DB` in the current task."""
 
@@ -757,7 +769,7 @@ class Transaction:
         self._trans: AsyncTransaction | None = None
         self._native: _NativeTx | None = None
         self._savepoint: str | None = None
-        self._token: Token[AsyncConnection | _NativeTx | None] | None = None
+        self._token: Token[_TxEntry | None] | None = None
 
     async def __aenter__(self) -> Transaction:
         await self.start()
@@ -772,7 +784,7 @@ class Transaction:
 
     async def start(self) -> Transaction:
         """Begin (``async with`` calls it); returns the transaction."""
-        outer = self.db._tx.get()
+        outer = self.db._current_tx()
         if isinstance(outer, _NativeTx):
             self._savepoint = await outer.savepoint()
             self._native = outer
@@ -784,7 +796,7 @@ class Transaction:
             if engine.dialect.driver in NATIVE_DRIVERS:
                 tx = await _NativeTx.open(engine, self.db.autocommit)
                 self._native, self._owned = tx, True
-                self._token = self.db._tx.set(tx)
+                self._token = self.db._tx.set((asyncio.current_task(), tx))
                 return self
             conn = await engine.connect()
             try:
@@ -793,7 +805,7 @@ class Transaction:
                 await run_to_completion(conn.close())
                 raise
             self._conn, self._owned = conn, True
-            self._token = self.db._tx.set(conn)
+            self._token = self.db._tx.set((asyncio.current_task(), conn))
         return self
 
     async def commit(self) -> None:
