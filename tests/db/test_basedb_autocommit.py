@@ -202,6 +202,15 @@ async def test_implicit_commit_inside_a_transaction_starts_a_new_one(db):
             await db.insert("tpdb_ac", id=2, v=2)
             raise KeyError
     assert outside() == [(1, 1)]
+    # a savepoint right after the implicit commit belongs to the new transaction too
+    async with db.transaction():
+        await db.query("CREATE TABLE IF NOT EXISTS tpdb_ac (id INT PRIMARY KEY)")
+        with pytest.raises(ValueError):
+            async with db.transaction():
+                await db.insert("tpdb_ac", id=3, v=3)
+                raise ValueError
+        await db.insert("tpdb_ac", id=4, v=4)
+    assert outside() == [(1, 1), (4, 4)]
 
 
 async def test_a_transaction_opened_by_hand_does_not_stay_on_the_pooled_connection(db):

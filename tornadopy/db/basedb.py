@@ -690,14 +690,7 @@ class _NativeTx:
             self.doomed = True
 
     async def _command(self, sql: str) -> None:
-        self._check()
-        try:
-            await _native_run(self.driver, sql, None, self.cursor_class)
-        except BaseException as exc:
-            self._failed(exc)
-            if isinstance(exc, Exception):
-                raise _translate(exc, sql, None, self.driver) from exc
-            raise
+        await self.run(sql, None)  # after an implicit commit, BEGIN first (as for a statement)
 
     async def savepoint(self) -> str:
         """Set a new savepoint; returns its name."""
