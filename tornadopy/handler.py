@@ -41,7 +41,7 @@ from tornado.log import app_log, gen_log
 from tornado.web import HTTPError
 
 from tornadopy import exception as _exceptions
-from tornadopy.eager import done_future, start
+from tornadopy.eager import current_task, done_future, start
 from tornadopy.middleware import EMPTY, Clear, run_hooks, run_sync
 from tornadopy.template.tornado_template import Loader as TornadoLoader
 
@@ -73,6 +73,8 @@ class WebHandler(tornado.web.RequestHandler):
     _tp_cleanups: list[Any] | None = None
     _tp_custom_prepare = False
     _tp_custom_complete = False
+    _tp_deferred: Any = None  # the response/end phase left for _tp_execute to await
+    _tp_executing = False  # in _tp_execute's call of Tornado's _execute
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -260,15 +262,23 @@ class WebHandler(tornado.web.RequestHandler):
         self._tp_state = _FINISHING
         self._finished = True
         self._auto_finish = False
-        fut = self._tp_finish_sync()
+        # called by Tornado's _execute as its last act (the auto-finish after get() returned):
+        # the async part of the phase can run in the handler's own Task, right after
+        fut = self._tp_finish_sync(sys._getframe(1).f_code is _TORNADO_EXECUTE)
         if self._tp_future is None or self._tp_future.done():
             self._tp_future = fut
         return fut
 
-    def _tp_finish_sync(self) -> asyncio_Future:
-        """Response hooks, Tornado's finish, end hooks -- synchronously while hooks allow."""
+    def _tp_finish_sync(self, deferrable: bool = False) -> asyncio_Future:
+        """Response hooks, Tornado's finish, end hooks -- synchronously while hooks allow.
+
+        The async rest, if any, runs in a Task of its own; when ``deferrable`` (the auto-finish
+        call of Tornado's ``_execute``) it is left for :meth:`_execute` to await in the
+        handler's Task instead, and the handler's Task is the future returned.
+        """
         mw = self._tp_mw
         clear = self._tp_clear
+        run = self._tp_defer if deferrable else start
         if mw.response and not clear.cleared and not self._tp_response_ran:
             self._tp_response_ran = True
             self._tp_hook_writes = True
@@ -276,13 +286,45 @@ class WebHandler(tornado.web.RequestHandler):
                 pending = run_sync(mw.response, clear, self, clear, self._write_buffer)
             except Exception:
                 self._tp_hook_writes = False
-                return start(self._tp_recover(sys.exc_info()))
+                return run(self._tp_recover(sys.exc_info()))
             if pending is not None:
-                return start(self._tp_finish(*pending))
+                return run(self._tp_finish(*pending))
             self._tp_hook_writes = False
         self._tp_send()
         end = self._tp_end_begin()
-        return done_future() if end is None else start(end)
+        return done_future() if end is None else run(end)
+
+    def _tp_defer(self, coro: Coroutine[Any, Any, None]) -> asyncio_Future:
+        task = current_task()
+        if task is None or not self._tp_executing:
+            return start(coro)  # not under _tp_execute (no response/end hooks at start)
+        self._tp_deferred = coro
+        return task
+
+    def _execute(  # type: ignore[override]
+        self, transforms: Any, *args: bytes, **kwargs: bytes
+    ) -> Coroutine[Any, Any, None]:
+        """Tornado's ``_execute`` coroutine; :meth:`_tp_execute` around it when a response or end
+        hook may await (a plain function: the others pay one call, no coroutine)."""
+        if self._tp_mw.tail_may_await or self._tp_custom_complete:
+            return self._tp_execute(transforms, *args, **kwargs)
+        return _tornado_execute(self, transforms, *args, **kwargs)
+
+    async def _tp_execute(self, transforms: Any, *args: bytes, **kwargs: bytes) -> None:
+        """Tornado's ``_execute``, then the async rest of the response phase its auto-finish
+        left (:meth:`_tp_finish_sync`): in this Task, with no second Task and no extra turn of
+        the event loop. Tornado's auto-finish is
+        the last statement of its ``_execute``; ``tests/test_pipeline_tasks.py`` checks where
+        the hooks run and ``tests/test_pipeline.py`` that they run exactly once, in order."""
+        self._tp_executing = True
+        try:
+            await _tornado_execute(self, transforms, *args, **kwargs)
+        finally:
+            self._tp_executing = False
+        deferred = self._tp_deferred
+        if deferred is not None:
+            self._tp_deferred = None
+            await deferred
 
     async def _tp_finish(self, pending: Any, rest: Any) -> None:
         """The rest of the response phase from the first hook that returned an awaitable."""
@@ -553,6 +595,11 @@ asyncio_Future = Any  # the future returned by finish()/render(); awaiting it is
 
 _SERVER = f"TornadoServer/{tornado.version}"
 _date_cache: tuple[int, str] = (0, "")
+
+
+#: the code of Tornado's RequestHandler._execute (finish() called from it is the auto-finish)
+_tornado_execute = tornado.web.RequestHandler._execute
+_TORNADO_EXECUTE = _tornado_execute.__code__
 
 
 def _http_date() -> str:

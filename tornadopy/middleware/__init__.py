@@ -22,6 +22,7 @@ lacks a hook (or sets it to ``None``) costs nothing in that phase.
 
 from __future__ import annotations
 
+import inspect
 import weakref
 from collections.abc import Callable, Iterable, Sequence
 from types import CoroutineType
@@ -53,6 +54,14 @@ class Clear:
 
     def __call__(self) -> None:
         self.cleared = True
+
+
+def _may_await(hook: Hook) -> bool:
+    """False for a hook that says it returns None (``-> None``) and is not ``async def``."""
+    if inspect.iscoroutinefunction(hook):
+        return True
+    annotations = getattr(hook, "__annotations__", None) or {}
+    return annotations.get("return", "?") not in (None, "None")
 
 
 def handler_ref(handler: Any) -> Any:
@@ -125,6 +134,7 @@ class MiddlewareManager:
     endcall: tuple[Hook, ...]
     exception: tuple[Hook, ...]
     shutdown: tuple[Hook, ...]
+    tail_may_await: bool
 
     def __init__(self, classes: Iterable[str | type | object] = ()) -> None:
         self.instances: list[object] = [self._instantiate(c) for c in classes]
@@ -133,6 +143,10 @@ class MiddlewareManager:
             if phase in REVERSE_PHASES:
                 hooks.reverse()
             setattr(self, phase[len("process_") :], tuple(hooks))
+        #: a response or end hook may return an awaitable: the handler then runs the async rest
+        #: of those phases in its own Task (``WebHandler._tp_execute``); hooks annotated
+        #: ``-> None`` (every shipped synchronous one) never make it pay for that
+        self.tail_may_await = any(_may_await(h) for h in (*self.response, *self.endcall))
 
     @staticmethod
     def _instantiate(entry: str | type | object) -> object:

@@ -62,7 +62,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import sys
 import time
 from collections.abc import Iterable, Mapping
 from types import TracebackType
@@ -79,6 +78,7 @@ from tornadopy.cache.backends.base import DEFAULT_TIMEOUT, BaseCache, LoopBound,
 from tornadopy.cache.backends.gate import Gate, GateTimeout
 from tornadopy.cache.backends.serializer import dumps, loads
 from tornadopy.cache.exceptions import CacheError
+from tornadopy.eager import current_task
 from tornadopy.exception import ImproperlyConfigured
 from tornadopy.importer import import_object
 
@@ -89,14 +89,7 @@ WATCHDOG_TICK = 0.05
 _monotonic = time.monotonic
 _WAIT: Any = object()  # _Guard.enter(): no free slot, await wait()
 
-if sys.version_info >= (3, 12):
-    _current_task = asyncio.current_task  # implemented in C from 3.12 on
-else:  # 3.11's asyncio.current_task is Python calling these two (1 µs a call here)
-    from asyncio.events import _get_running_loop
-    from asyncio.tasks import _current_tasks  # type: ignore[attr-defined]
-
-    def _current_task() -> asyncio.Task[Any] | None:
-        return _current_tasks.get(_get_running_loop())  # type: ignore[arg-type]
+_current_task = current_task
 
 
 DEFAULT_POOL_KWARGS: dict[str, Any] = {
