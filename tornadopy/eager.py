@@ -4,7 +4,9 @@ Every per-request phase is sync-first (:func:`tornadopy.middleware.run_sync`): h
 at once -- every shipped middleware -- run in the caller's frame and cost no coroutine, no Task,
 no future (:func:`done_future` is shared). From the first hook that returns an awaitable, the
 rest of the phase runs in a Task of its own (:func:`start`), created *before* any of that
-hook's code runs. So all async hook code sees one current task for its whole life:
+hook's code runs -- or, for the response and end phases after Tornado's auto-finish, in the
+handler's own Task right after Tornado's ``_execute`` returns (``WebHandler._tp_execute``). So
+all async hook code sees one current task for its whole life:
 ``asyncio.timeout()``, cancellation by a time budget, and anything keyed by
 ``asyncio.current_task()`` work as in any Task.
 
