@@ -109,7 +109,8 @@ def run_sync(
     then runs the hooks of ``rest`` the same way, from a coroutine. Plain ``def`` hooks (every
     shipped middleware) therefore cost a call each and no coroutine; a hook that raises ends
     the phase and the exception propagates. The caller runs the rest in a Task
-    (:func:`tornadopy.eager.start`) before the awaitable is first stepped.
+    (:func:`tornadopy.eager.start`, or the handler's own Task after Tornado's auto-finish)
+    before the awaitable is first stepped.
     """
     for index, hook in enumerate(hooks):
         if clear.cleared:
