@@ -297,15 +297,25 @@ async def test_body_over_the_limit_by_content_length(live_server):
 
 async def test_chunked_body_over_the_limit(live_server):
     conn = await RawConnection.open(live_server.port)
+    status: int | None = None
     try:
         await conn.send(b"POST /hello HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n")
         piece = b"y" * 16384
         for _ in range(5):  # 80 KiB > 64 KiB
             await conn.send(b"%x\r\n%s\r\n" % (len(piece), piece))
-        resp = await conn.read_response()
+        status = (await conn.read_response()).status
+    except (ConnectionResetError, BrokenPipeError):
+        # Tornado's own server answers 400 and closes at once, with the rest of the body
+        # unread: the kernel then resets the connection, and a reset that arrives before the
+        # client read the answer discards it (seen about 1 run in 10). Still a refusal.
+        if live_server.kind != "tornado":
+            raise
     finally:
         await conn.close()
-    assert resp.status == _too_large_status(live_server.kind)
+    if status is None:  # refused by a reset: the server goes on serving
+        assert (await raw(live_server.port, "GET", "/hello")).status == 200
+    else:
+        assert status == _too_large_status(live_server.kind)
 
 
 async def test_body_at_the_limit_is_accepted(live_server):
