@@ -22,7 +22,6 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -36,6 +35,7 @@ from typing import Any
 import tornado.web
 
 from benchmarks import servers as S
+from benchmarks.instructions import count_module
 from benchmarks.micro import drive
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -169,19 +169,8 @@ async def _run(name: str, n: int, timed: bool) -> float:
 
 def _count(name: str, n: int, log_dir: Path) -> int:
     log = log_dir / f"{name}-{n}.valgrind"
-    cmd = [
-        "valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
-        f"--log-file={log}", sys.executable, "-m", "benchmarks.attribution", "--child", name,
-        "--n", str(n),
-    ]  # fmt: skip
-    env = dict(os.environ, PYTHONHASHSEED="0")
-    out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
-    if out.returncode != 0:
-        raise RuntimeError(f"{name}: {out.stderr[-2000:]}")
-    match = re.search(r"I\s+refs:\s+([\d,]+)", log.read_text(errors="replace"))
-    if match is None:
-        raise RuntimeError(f"{name}: no instruction count")
-    return int(match.group(1).replace(",", ""))
+    args = ["--child", name, "--n", str(n)]
+    return count_module("benchmarks.attribution", args, log, name, timeout=1800)
 
 
 def main(argv: list[str] | None = None) -> int:

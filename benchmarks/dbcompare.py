@@ -36,8 +36,6 @@ import argparse
 import asyncio
 import collections
 import json
-import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -191,20 +189,11 @@ def _run_child(variant: str, n: int, warmup: int, mode: str) -> dict[str, Any]:
 
 
 def _valgrind(variant: str, n: int, warmup: int, log_dir: Path) -> int:
+    from benchmarks.instructions import count_module  # (the children import no other benchmark)
+
     log = log_dir / f"{variant}-{n}.valgrind"
-    cmd = [
-        "valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
-        f"--log-file={log}", sys.executable, "-m", "benchmarks.dbcompare", "--child", variant,
-        "--n", str(n), "--warmup", str(warmup), "--mode", "count",
-    ]  # fmt: skip
-    env = dict(os.environ, PYTHONHASHSEED="0")
-    out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=3600)
-    if out.returncode != 0:
-        raise RuntimeError(f"{variant}: {out.stderr[-3000:]}")
-    match = re.search(r"I\s+refs:\s+([\d,]+)", log.read_text(errors="replace"))
-    if match is None:
-        raise RuntimeError(f"{variant}: no instruction count")
-    return int(match.group(1).replace(",", ""))
+    args = ["--child", variant, "--n", str(n), "--warmup", str(warmup), "--mode", "count"]
+    return count_module("benchmarks.dbcompare", args, log, variant, timeout=3600)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -44,19 +44,36 @@ from pathlib import Path
 from benchmarks.run import ROOT, ServerProcess, run_setups, select_rows, verify
 from benchmarks.servers import SERVERS, TEST_TYPES
 
+#: valgrind counting instructions only (no cache simulation, no output file)
+CACHEGRIND = ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null"]
+
+
+def instructions_in(log: Path, what: str) -> int:
+    """The instruction count (``I refs``) valgrind wrote to ``log``."""
+    text = log.read_text(errors="replace")
+    match = re.search(r"I\s+refs:\s+([\d,]+)", text)
+    if match is None:
+        raise RuntimeError(f"{what}: no instruction count in {log.name}:\n{text[-2000:]}")
+    return int(match.group(1).replace(",", ""))
+
+
+def count_module(module: str, args: list[str], log: Path, what: str, timeout: float) -> int:
+    """Instructions of a whole ``python -m module *args`` run under cachegrind (the in-process
+    benchmarks run a child of themselves this way)."""
+    cmd = [*CACHEGRIND, f"--log-file={log}", sys.executable, "-m", module, *args]
+    env = dict(os.environ, PYTHONHASHSEED="0")
+    out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    if out.returncode != 0:
+        raise RuntimeError(f"{what}: {out.stderr[-3000:]}")
+    return instructions_in(log, what)
+
 
 def count(
     server: str, test: str, requests: int, loop: str, log_dir: Path, tag: str, connections: int
 ) -> int:
     """Total instructions of one server process that answered ``requests`` requests."""
     prefix = f"{server}-{test}{tag}"
-    wrapper = [
-        "valgrind",
-        "--tool=cachegrind",
-        "--cache-sim=no",
-        "--cachegrind-out-file=/dev/null",
-        f"--log-file={log_dir / prefix}.%p.valgrind",
-    ]
+    wrapper = [*CACHEGRIND, f"--log-file={log_dir / prefix}.%p.valgrind"]
     proc = ServerProcess(server, loop, None, wrapper=wrapper)
     try:
         proc.start()
@@ -94,13 +111,7 @@ def count(
     total = 0
     logs = sorted(log_dir.glob(f"{prefix}.*.valgrind"))
     for vg_log in logs:  # one per process (granian's supervisor and worker(s), forked children)
-        text = vg_log.read_text(errors="replace")
-        match = re.search(r"I\s+refs:\s+([\d,]+)", text)
-        if match is None:
-            raise RuntimeError(
-                f"{server} {test}: no instruction count in {vg_log.name}:\n{text[-2000:]}"
-            )
-        total += int(match.group(1).replace(",", ""))
+        total += instructions_in(vg_log, f"{server} {test}")
     if not logs:
         raise RuntimeError(f"{server} {test}: no valgrind log")
     return total
