@@ -273,7 +273,7 @@ class WebHandler(tornado.web.RequestHandler):
         """Response hooks, Tornado's finish, end hooks -- synchronously while hooks allow.
 
         The async rest, if any, runs in a Task of its own; when ``deferrable`` (the auto-finish
-        call of Tornado's ``_execute``) it is left for :meth:`_execute` to await in the
+        call of Tornado's ``_execute``) it is left for :meth:`_tp_execute` to await in the
         handler's Task instead, and the handler's Task is the future returned.
         """
         mw = self._tp_mw
@@ -313,9 +313,9 @@ class WebHandler(tornado.web.RequestHandler):
     async def _tp_execute(self, transforms: Any, *args: bytes, **kwargs: bytes) -> None:
         """Tornado's ``_execute``, then the async rest of the response phase its auto-finish
         left (:meth:`_tp_finish_sync`): in this Task, with no second Task and no extra turn of
-        the event loop. Tornado's auto-finish is
-        the last statement of its ``_execute``; ``tests/test_pipeline_tasks.py`` checks where
-        the hooks run and ``tests/test_pipeline.py`` that they run exactly once, in order."""
+        the event loop. Tornado's auto-finish is the last statement of its ``_execute``;
+        ``tests/test_pipeline_tasks.py`` checks where the hooks run and
+        ``tests/test_pipeline.py`` that they run exactly once, in order."""
         self._tp_executing = True
         try:
             await _tornado_execute(self, transforms, *args, **kwargs)

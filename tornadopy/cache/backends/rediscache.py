@@ -89,8 +89,6 @@ WATCHDOG_TICK = 0.05
 _monotonic = time.monotonic
 _WAIT: Any = object()  # _Guard.enter(): no free slot, await wait()
 
-_current_task = current_task
-
 
 DEFAULT_POOL_KWARGS: dict[str, Any] = {
     "socket_timeout": 1.0,
@@ -187,7 +185,7 @@ class _Guard:
     async def __aexit__(
         self, typ: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self.exit(_current_task() if self._busy else None, exc)
+        self.exit(current_task() if self._busy else None, exc)
 
     # the same in plain calls, for the backend's hot paths (no coroutine per enter/exit, and
     # the task looked up once):
@@ -214,7 +212,7 @@ class _Guard:
         return None if self.budget is None else self._start()
 
     def _start(self) -> asyncio.Task[Any] | None:
-        task = _current_task()
+        task = current_task()
         budget = self.budget
         if task is None or budget is None:
             return None
